@@ -1,0 +1,138 @@
+"""Metadata that travels with every artifact (DESIGN.md: "metadata travels with the artifact").
+
+The exporter writes a `DeployInfo` as JSON into the ONNX `metadata_props` under the key
+`edge_edet`; the engine builder copies it into `<engine>.json` and adds its own fields; the
+runtime reads it back, so a user never re-types an input size, a class list or a threshold.
+Standard library only: the runtime imports this on a Jetson with no torch.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from typing import List, Optional, Tuple
+
+from .errors import EdgeEdetError
+
+METADATA_KEY = "edge_edet"
+FORMAT_VERSION = 1
+NMS_KINDS = ("onnx", "efficientnms", "none")
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+class MetadataError(EdgeEdetError, ValueError):
+    """The artifact is not one of ours, or its metadata is unreadable."""
+
+
+@dataclass
+class DeployInfo:
+    model: str  # table name, e.g. 'd0'
+    input_size: Tuple[int, int]  # (height, width) of the `images` input
+    labels: List[str]  # label names; detection_classes index into this list
+    mean: Tuple[float, float, float]  # RGB on 0..255, as the graph subtracts it
+    std: Tuple[float, float, float]  # RGB on 0..255
+    score_threshold: float = 0.4
+    iou_threshold: float = 0.5
+    max_detections: int = 100
+    pre_nms_top_k: int = 5000
+    nms: str = "onnx"  # one of NMS_KINDS
+    batch: int = 1  # static batch size, or the maximum when dynamic_batch
+    dynamic_batch: bool = False
+    precision: str = "fp32"  # precision of the graph itself (fp16/int8 graphs carry it)
+    weights: str = ""  # where the weights came from (path, 'coco', 'person', 'random')
+    format_version: int = FORMAT_VERSION
+    extra: dict = field(default_factory=dict)  # later stages add (engine: TensorRT version, GPU...)
+
+    def __post_init__(self):
+        self.input_size = tuple(int(v) for v in self.input_size)
+        self.mean = tuple(float(v) for v in self.mean)
+        self.std = tuple(float(v) for v in self.std)
+        self.labels = [str(v) for v in self.labels]
+        if self.nms not in NMS_KINDS:
+            raise MetadataError(f"nms kind '{self.nms}' is not one of {', '.join(NMS_KINDS)}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def pad_color_bgr(self) -> Tuple[int, int, int]:
+        """Letterbox fill: the normalisation mean, so padding is ~0 after normalising."""
+        r, g, b = (int(round(v)) for v in self.mean)
+        return (b, g, r)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "artifact") -> "DeployInfo":
+        known = {f.name for f in fields(cls)}
+        missing = [name for name in ("model", "input_size", "labels", "mean", "std") if name not in data]
+        if missing:
+            raise MetadataError(f"{source} has edge_edet metadata without {', '.join(missing)}; re-export it")
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except (TypeError, ValueError) as exc:
+            raise MetadataError(f"{source} has unreadable edge_edet metadata ({exc}); re-export it") from None
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "artifact") -> "DeployInfo":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            raise MetadataError(f"{source} has edge_edet metadata that is not valid JSON; re-export it") from None
+        if not isinstance(data, dict):
+            raise MetadataError(f"{source} has edge_edet metadata that is not a JSON object; re-export it")
+        return cls.from_dict(data, source)
+
+
+def read_onnx_metadata(path: str) -> DeployInfo:
+    """DeployInfo from an ONNX file's metadata_props (loads only the model proto, not weights data)."""
+    import onnx  # lazy: onnx is not needed by the TensorRT runtime on a Jetson
+
+    if not os.path.isfile(path):
+        raise MetadataError(f"ONNX file {path} does not exist")
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception:
+        raise MetadataError(f"{path} is not a readable ONNX file") from None
+    return deploy_info_from_onnx_model(model, path)
+
+
+def deploy_info_from_onnx_model(model, source: str = "ONNX model") -> DeployInfo:
+    props = {p.key: p.value for p in model.metadata_props}
+    if METADATA_KEY not in props:
+        raise MetadataError(f"{source} has no edge_edet metadata: it was not exported by `edge-edet export`")
+    return DeployInfo.from_json(props[METADATA_KEY], source)
+
+
+def write_onnx_metadata(model, info: DeployInfo) -> None:
+    """Set (replace) the edge_edet entry of an onnx.ModelProto's metadata_props."""
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key != METADATA_KEY]
+    del model.metadata_props[:]
+    for key, value in kept + [(METADATA_KEY, info.to_json())]:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def sidecar_path(engine_path: str) -> str:
+    return engine_path + ".json"
+
+
+def read_sidecar(engine_path: str) -> DeployInfo:
+    path = sidecar_path(engine_path)
+    if not os.path.isfile(path):
+        raise MetadataError(f"engine {engine_path} has no sidecar {path}; build it with `edge-edet build "
+                            f"--onnx MODEL.onnx --engine {engine_path}`, which writes the sidecar")
+    with open(path, "r", encoding="utf-8") as handle:
+        return DeployInfo.from_json(handle.read(), path)
+
+
+def write_sidecar(engine_path: str, info: DeployInfo) -> str:
+    """Write `<engine>.json` atomically (temporary file, then rename)."""
+    path = sidecar_path(engine_path)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(json.loads(info.to_json()), handle, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,11 @@
+"""The deploy-side runtime: numpy, OpenCV and onnxruntime or TensorRT + pycuda.  Never torch.
+
+    from edge_edet.runtime import Detector
+    detector = Detector.from_file("d0.onnx")        # or d1.trt / .engine / .plan
+    results = detector.detect([frame_bgr, ...])      # list of Detections, boxes in frame pixels
+"""
+from .detections import Detections
+from .detector import Detector
+from .letterbox import letterbox
+
+__all__ = ["Detections", "Detector", "letterbox"]

@@ -1,0 +1,23 @@
+"""Inference back-ends behind one interface (see base.Backend); chosen by file extension."""
+import os
+
+from ...errors import EdgeEdetError
+
+ENGINE_EXTENSIONS = (".trt", ".engine", ".plan")
+
+
+def open_backend(path: str, providers=None, **options):
+    """ONNX Runtime for .onnx; TensorRT for .trt/.engine/.plan."""
+    if not os.path.isfile(path):
+        raise EdgeEdetError(f"model file {path} does not exist")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".onnx":
+        from .onnxruntime_backend import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(path, providers=providers, **options)
+    if ext in ENGINE_EXTENSIONS:
+        from .tensorrt_backend import TensorRTBackend
+
+        return TensorRTBackend(path, **options)
+    raise EdgeEdetError(f"{path}: unknown model type '{ext}'; expected .onnx or a TensorRT engine "
+                        f"({', '.join(ENGINE_EXTENSIONS)})")

@@ -1,0 +1,73 @@
+"""ONNX Runtime back-end: CPU here; CUDA / TensorRT execution providers with onnxruntime-gpu."""
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from ...errors import EdgeEdetError
+from ...metadata import MetadataError, deploy_info_from_onnx_model
+from .base import Backend
+
+PROVIDER_ALIASES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
+                    "tensorrt": "TensorrtExecutionProvider", "trt": "TensorrtExecutionProvider"}
+
+
+def resolve_providers(providers: Optional[Sequence[str]]) -> list:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if not providers:
+        return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    resolved = []
+    for name in providers:
+        full = PROVIDER_ALIASES.get(name.lower(), name)
+        if full not in available:
+            raise EdgeEdetError(f"ONNX Runtime provider {name} is not available here "
+                                f"(available: {', '.join(available)})")
+        resolved.append(full)
+    return resolved
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, path: str, providers: Optional[Sequence[str]] = None, threads: int = 0, **_ignored):
+        try:
+            import onnx
+            import onnxruntime as ort
+        except ImportError:
+            raise EdgeEdetError("running .onnx models needs onnxruntime: pip install onnxruntime") from None
+        try:
+            proto = onnx.load(path, load_external_data=False)
+        except Exception:
+            raise EdgeEdetError(f"{path} is not a readable ONNX file") from None
+        self.info = deploy_info_from_onnx_model(proto, path)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(path, sess_options=options, providers=resolve_providers(providers))
+        except EdgeEdetError:
+            raise
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EdgeEdetError(f"ONNX Runtime cannot load {path}: {first}") from None
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or inputs[0].name != "images":
+            raise MetadataError(f"{path} does not have the single `images` input of an edge_edet graph")
+        batch_dim = inputs[0].shape[0]
+        self.dynamic_batch = not isinstance(batch_dim, int)
+        self.max_batch = self.info.batch if self.dynamic_batch else int(batch_dim)
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.path = path
+
+    def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
+        outputs = self.session.run(self.output_names, {"images": images})
+        return dict(zip(self.output_names, outputs))
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "providers": self.session.get_providers(),
+                "onnxruntime": __import__("onnxruntime").__version__, "model": os.path.basename(self.path)}

@@ -1,0 +1,96 @@
+"""Detector: letterbox on the host, everything else in the engine, boxes back to frame pixels.
+
+The pre / infer / post split is public so the streaming pipeline can run each stage on its
+own thread; `detect` chains them for simple use.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import EdgeEdetError
+from .backends import open_backend
+from .backends.base import NMS_OUTPUTS
+from .detections import Detections
+from .letterbox import letterbox
+from .postprocess import postprocess_decoded
+
+
+class Detector:
+    def __init__(self, backend):
+        self.backend = backend
+        self.info = backend.info
+        self.input_size: Tuple[int, int] = tuple(self.info.input_size)
+        self.labels: List[str] = list(self.info.labels)
+        self._buffers = {}
+
+    @classmethod
+    def from_file(cls, path: str, providers=None, **options) -> "Detector":
+        """Open an .onnx (ONNX Runtime) or .trt/.engine/.plan (TensorRT) file made by edge_edet."""
+        return cls(open_backend(path, providers=providers, **options))
+
+    # -- stages ---------------------------------------------------------------------------
+    def _buffer(self, batch: int) -> np.ndarray:
+        if batch not in self._buffers:
+            self._buffers[batch] = np.zeros((batch,) + self.input_size + (3,), dtype=np.uint8)
+        return self._buffers[batch]
+
+    def batch_size_for(self, count: int) -> int:
+        if self.backend.dynamic_batch:
+            return count
+        return self.backend.max_batch
+
+    def preprocess(self, frames: Sequence[np.ndarray], out: np.ndarray = None) -> Tuple[np.ndarray, List[float]]:
+        """Letterbox frames into a uint8 [B,H,W,3] buffer (reused between calls unless `out` given)."""
+        if len(frames) > self.backend.max_batch:
+            raise EdgeEdetError(f"{len(frames)} frames exceed this model's batch of {self.backend.max_batch}")
+        batch = out if out is not None else self._buffer(self.batch_size_for(len(frames)))
+        scales = []
+        for index, frame in enumerate(frames):
+            if frame is None or getattr(frame, "ndim", 0) != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                raise EdgeEdetError("frames must be HxWx3 uint8 BGR images")
+            _, scale = letterbox(frame, self.input_size, self.info.pad_color_bgr, out=batch[index])
+            scales.append(scale)
+        return batch, scales
+
+    def infer(self, batch: np.ndarray) -> dict:
+        return self.backend.infer(batch)
+
+    def postprocess(self, outputs: dict, scales: Sequence[float], frame_shapes: Sequence[tuple]) -> List[Detections]:
+        results = []
+        for index, (scale, shape) in enumerate(zip(scales, frame_shapes)):
+            if all(name in outputs for name in NMS_OUTPUTS):
+                count = int(outputs["num_detections"][index].reshape(-1)[0])
+                boxes = outputs["detection_boxes"][index, :count]
+                scores = outputs["detection_scores"][index, :count]
+                classes = outputs["detection_classes"][index, :count]
+            else:
+                boxes, scores, classes = postprocess_decoded(
+                    outputs["boxes"][index], outputs["scores"][index], self.info.pre_nms_top_k,
+                    self.info.iou_threshold, self.info.max_detections, self.info.score_threshold)
+            boxes = boxes.astype(np.float32) / scale
+            boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, shape[1])
+            boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, shape[0])
+            classes = classes.astype(np.int32)
+            labels = [self.labels[c] if 0 <= c < len(self.labels) else str(c) for c in classes]
+            results.append(Detections(boxes, scores.astype(np.float32), classes, labels))
+        return results
+
+    # -- convenience ----------------------------------------------------------------------
+    def detect(self, frames) -> List[Detections]:
+        """BGR uint8 frames of any size (one array or a list) -> one Detections per frame."""
+        if isinstance(frames, np.ndarray) and frames.ndim == 3:
+            frames = [frames]
+        frames = list(frames)
+        results: List[Detections] = []
+        step = max(1, self.backend.max_batch)
+        for start in range(0, len(frames), step):
+            chunk = frames[start:start + step]
+            batch, scales = self.preprocess(chunk)
+            outputs = self.infer(batch)
+            results.extend(self.postprocess(outputs, scales, [f.shape for f in chunk]))
+        return results
+
+    def close(self) -> None:
+        self.backend.close()

