@@ -1,0 +1,86 @@
+"""COCO AP through pycocotools, with the model's labels mapped to the dataset's category ids by name.
+
+Both COCO conventions work because mapping is by name: a 90-id label list (with 'N/A' gaps, as
+effdet's checkpoints) and an 80-class list both resolve to the dataset's own ids.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from typing import Dict, List, Sequence
+
+from ..errors import EdgeEdetError
+
+STAT_NAMES = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
+              "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")
+
+
+def normalise_name(name: str) -> str:
+    return " ".join(str(name).lower().replace("_", " ").split())
+
+
+def load_coco(annotations_path: str):
+    """pycocotools COCO object, or one clear error for a missing or malformed file."""
+    try:
+        from pycocotools.coco import COCO
+    except ImportError:
+        raise EdgeEdetError("COCO evaluation needs pycocotools: pip install pycocotools") from None
+    try:
+        with open(annotations_path, "r", encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise EdgeEdetError(f"annotations file {annotations_path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise EdgeEdetError(f"annotations file {annotations_path} is not valid JSON") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
+        raise EdgeEdetError(f"annotations file {annotations_path} is not COCO format "
+                            "(needs lists 'images', 'annotations' and 'categories')")
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            coco.createIndex()
+        except (KeyError, TypeError) as exc:
+            raise EdgeEdetError(f"annotations file {annotations_path} is malformed ({exc!r} in an entry)") from None
+    return coco
+
+
+def label_to_category(labels: Sequence[str], coco) -> Dict[int, int]:
+    """{model class index: dataset category id} for the labels the dataset knows (by name)."""
+    by_name = {normalise_name(c["name"]): c["id"] for c in coco.dataset["categories"]}
+    return {index: by_name[normalise_name(label)] for index, label in enumerate(labels)
+            if normalise_name(label) in by_name}
+
+
+def evaluate(coco, detections: List[dict], image_ids: Sequence[int] = None) -> Dict[str, float]:
+    """COCO bbox stats for `detections` (dicts: image_id, category_id, bbox [x, y, w, h], score).
+
+    `image_ids` restricts the evaluation to the images that were actually run.
+    """
+    from pycocotools.cocoeval import COCOeval
+
+    if not detections:
+        return {name: 0.0 for name in STAT_NAMES}
+    with contextlib.redirect_stdout(io.StringIO()):
+        results = coco.loadRes([dict(d) for d in detections])
+        evaluator = COCOeval(coco, results, "bbox")
+        if image_ids is not None:
+            evaluator.params.imgIds = list(image_ids)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return {name: float(max(value, 0.0)) for name, value in zip(STAT_NAMES, evaluator.stats)}
+
+
+def detections_to_coco(image_id: int, boxes, scores, class_ids, class_to_category: Dict[int, int]) -> List[dict]:
+    """Rows for `evaluate` from one image's xyxy boxes; classes the dataset lacks are dropped."""
+    rows = []
+    for box, score, cid in zip(boxes, scores, class_ids):
+        category = class_to_category.get(int(cid))
+        if category is None:
+            continue
+        x1, y1, x2, y2 = (float(v) for v in box)
+        rows.append({"image_id": int(image_id), "category_id": int(category),
+                     "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(score)})
+    return rows
