@@ -53,10 +53,12 @@ def label_to_category(labels: Sequence[str], coco) -> Dict[int, int]:
             if normalise_name(label) in by_name}
 
 
-def evaluate(coco, detections: List[dict], image_ids: Sequence[int] = None) -> Dict[str, float]:
+def evaluate(coco, detections: List[dict], image_ids: Sequence[int] = None,
+             category_ids: Sequence[int] = None) -> Dict[str, float]:
     """COCO bbox stats for `detections` (dicts: image_id, category_id, bbox [x, y, w, h], score).
 
-    `image_ids` restricts the evaluation to the images that were actually run.
+    `image_ids` restricts the evaluation to the images that were actually run; `category_ids`
+    to the categories the model can predict (a person model is not scored on 80 classes).
     """
     from pycocotools.cocoeval import COCOeval
 
@@ -67,6 +69,8 @@ def evaluate(coco, detections: List[dict], image_ids: Sequence[int] = None) -> D
         evaluator = COCOeval(coco, results, "bbox")
         if image_ids is not None:
             evaluator.params.imgIds = list(image_ids)
+        if category_ids is not None:
+            evaluator.params.catIds = list(category_ids)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
