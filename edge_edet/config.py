@@ -216,8 +216,9 @@ def _check_side(side: int, multiple: int, native: Sequence[int], name: str) -> N
     if side <= 0 or side % multiple:
         lower = side // multiple * multiple
         nearest = [v for v in (lower, lower + multiple) if v >= multiple]
+        native_note = f" (or its native {native[0]}x{native[1]})" if any(v % multiple for v in native) else ""
         raise ConfigError(f"input side {side} is not a multiple of {multiple} for {name}; "
-                          f"nearest valid sizes: {' or '.join(map(str, nearest))}")
+                          f"nearest valid sizes: {' or '.join(map(str, nearest))}{native_note}")
 
 
 def get_config(name: str, num_classes: Optional[int] = None, input_size=None, **overrides) -> ModelConfig:

@@ -65,6 +65,12 @@ class Resample(nn.Module):
             self.mode = "down"
         elif in_size[0] < out_size[0]:
             self.mode = "up_x2" if (out_size[0] == 2 * in_size[0] and out_size[1] == 2 * in_size[1]) else "up"
+            # Nearest upsampling to a non-double size (lite0 at 320: 3 -> 5) as constant-index
+            # gathers: exact PyTorch 'nearest' (floor(i * in / out)) and no shape arithmetic in ONNX.
+            self.register_buffer("rows", torch.tensor([i * in_size[0] // out_size[0] for i in range(out_size[0])]),
+                                 persistent=False)
+            self.register_buffer("cols", torch.tensor([i * in_size[1] // out_size[1] for i in range(out_size[1])]),
+                                 persistent=False)
 
     def forward(self, x):
         if hasattr(self, "conv"):
@@ -74,7 +80,7 @@ class Resample(nn.Module):
         if self.mode == "up_x2":  # constant scales in the exported Resize
             return F.interpolate(x, scale_factor=2.0, mode="nearest")
         if self.mode == "up":
-            return F.interpolate(x, size=self.out_size, mode="nearest")
+            return x.index_select(2, self.rows).index_select(3, self.cols)
         return x
 
 

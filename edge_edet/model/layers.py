@@ -49,12 +49,16 @@ class SameMaxPool2d(nn.Module):
         left, right, top, bottom = same_pads(input_size, kernel, stride)
         self.pads = (left, right, top, bottom)
         self.zero_pad = zero_pad
-        # Padding only bottom/right with -inf is exactly ceil_mode pooling: no Pad node at all.
+        # -inf padding needs no Pad node: bottom/right only is ceil_mode pooling, symmetric is the
+        # pool's own (implicit -inf) padding.  Only zero fill or odd asymmetric pads need F.pad.
         self.ceil_mode = not zero_pad and left == 0 and top == 0 and right < kernel and bottom < kernel
-        self.pool = nn.MaxPool2d(kernel, stride, ceil_mode=self.ceil_mode)
+        symmetric = not zero_pad and left == right and top == bottom and 2 * max(left, top) <= kernel
+        self.explicit_pad = not (self.ceil_mode or symmetric) and any(self.pads)
+        padding = (top, left) if symmetric else 0
+        self.pool = nn.MaxPool2d(kernel, stride, padding=padding, ceil_mode=self.ceil_mode)
 
     def forward(self, x):
-        if not self.ceil_mode and any(self.pads):
+        if self.explicit_pad:
             x = F.pad(x, self.pads, value=0.0 if self.zero_pad else float("-inf"))
         return self.pool(x)
 

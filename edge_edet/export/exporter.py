@@ -1,0 +1,154 @@
+"""Trace the core with torch, simplify it with onnx-simplifier, append the NMS tail, stamp the
+metadata, check, and write atomically."""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from typing import Callable, List, Optional
+
+import onnx
+import torch
+from onnx import TensorProto, helper
+
+from ..errors import EdgeEdetError
+from ..metadata import NMS_KINDS, DeployInfo, write_onnx_metadata
+from .core import DeployCore
+from .nms import OUTPUTS, PLUGIN_DOMAIN, add_efficient_nms, add_no_nms, add_onnx_nms
+
+DEFAULT_OPSET = 17  # TensorRT 8.5's ONNX parser supports opsets up to 17
+
+
+def check_output_path(path: str) -> None:
+    """Fail before any work when the output cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(folder):
+        raise EdgeEdetError(f"output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise EdgeEdetError(f"output folder {folder} is not writable")
+    if os.path.isdir(path):
+        raise EdgeEdetError(f"output path {path} is a folder")
+
+
+def _trace_core(model, batch: int, dynamic: bool, opset: int) -> onnx.ModelProto:
+    cfg = model.config
+    core = DeployCore(model).eval()
+    dummy = torch.zeros((batch,) + tuple(cfg.input_size) + (3,), dtype=torch.uint8)
+    buffer = io.BytesIO()
+    axes = {"images": {0: "batch"}, "core_boxes": {0: "batch"}, "core_logits": {0: "batch"}} if dynamic else None
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(core, (dummy,), buffer, dynamo=False, opset_version=opset, input_names=["images"],
+                          output_names=["core_boxes", "core_logits"], dynamic_axes=axes, do_constant_folding=True)
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def _simplify(proto: onnx.ModelProto, log: Callable) -> onnx.ModelProto:
+    import onnxsim
+
+    before = len(proto.graph.node)
+    simplified, ok = onnxsim.simplify(proto)
+    if not ok:
+        raise EdgeEdetError("onnx-simplifier could not validate the simplified graph")
+    log(f"onnx-simplifier: {before} -> {len(simplified.graph.node)} nodes")
+    return simplified
+
+
+def _set_outputs(graph: onnx.GraphProto, nms: str, batch_dim, max_det: int, num_anchors: int, num_classes: int):
+    del graph.output[:]
+    if nms == "none":
+        specs = [("boxes", TensorProto.FLOAT, [batch_dim, num_anchors, 4]),
+                 ("scores", TensorProto.FLOAT, [batch_dim, num_anchors, num_classes])]
+    else:
+        specs = [("num_detections", TensorProto.INT32, [batch_dim, 1]),
+                 ("detection_boxes", TensorProto.FLOAT, [batch_dim, max_det, 4]),
+                 ("detection_scores", TensorProto.FLOAT, [batch_dim, max_det]),
+                 ("detection_classes", TensorProto.INT32, [batch_dim, max_det])]
+    for name, dtype, shape in specs:
+        graph.output.append(helper.make_tensor_value_info(name, dtype, shape))
+
+
+def export_model_proto(model, labels: List[str], nms: str = "onnx", batch: int = 1,
+                       dynamic_batch: Optional[int] = None, score_threshold: float = 0.4,
+                       iou_threshold: float = 0.5, max_detections: int = 100, pre_nms_top_k: int = 5000,
+                       opset: int = DEFAULT_OPSET, weights: str = "", simplify: bool = True,
+                       log: Callable = print) -> onnx.ModelProto:
+    """The deploy graph as an in-memory ModelProto with its DeployInfo metadata."""
+    cfg = model.config
+    if nms not in NMS_KINDS:
+        raise EdgeEdetError(f"--nms must be one of {', '.join(NMS_KINDS)}, not {nms}")
+    if len(labels) != cfg.num_classes:
+        raise EdgeEdetError(f"{len(labels)} labels given for a model with {cfg.num_classes} classes")
+    if not 0.0 <= score_threshold < 1.0 or not 0.0 < iou_threshold <= 1.0:
+        raise EdgeEdetError("score threshold must be in [0, 1) and IoU threshold in (0, 1]")
+    if max_detections < 1 or pre_nms_top_k < max_detections:
+        raise EdgeEdetError("max detections must be at least 1 and pre-NMS top-k at least max detections")
+    dynamic = dynamic_batch is not None
+    if dynamic and dynamic_batch < 1:
+        raise EdgeEdetError("--dynamic-batch needs a maximum batch of at least 1")
+    if batch < 1:
+        raise EdgeEdetError("--batch must be at least 1")
+
+    proto = _trace_core(model.eval(), 1 if dynamic else batch, dynamic, opset)
+    if simplify:
+        proto = _simplify(proto, log)
+    graph = proto.graph
+    num_anchors = sum(h * w * cfg.num_anchors for h, w in cfg.pyramid_sizes())
+    if nms == "onnx":
+        add_onnx_nms(graph, "core_boxes", "core_logits", num_anchors, cfg.num_classes, pre_nms_top_k,
+                     max_detections, iou_threshold, score_threshold)
+    elif nms == "efficientnms":
+        add_efficient_nms(graph, "core_boxes", "core_logits", max_detections, iou_threshold, score_threshold)
+        proto.opset_import.append(helper.make_opsetid(PLUGIN_DOMAIN, 1))
+    else:
+        add_no_nms(graph, "core_boxes", "core_logits")
+    _set_outputs(graph, nms, "batch" if dynamic else batch, max_detections, num_anchors, cfg.num_classes)
+    graph.name = f"edge_edet_{cfg.name}"
+    proto.producer_name = "edge_edet"
+
+    mean = tuple(v * 255.0 for v in cfg.mean)
+    std = tuple(v * 255.0 for v in cfg.std)
+    info = DeployInfo(model=cfg.name, input_size=cfg.input_size, labels=labels, mean=mean, std=std,
+                      score_threshold=score_threshold, iou_threshold=iou_threshold, max_detections=max_detections,
+                      pre_nms_top_k=pre_nms_top_k, nms=nms, batch=dynamic_batch if dynamic else batch,
+                      dynamic_batch=dynamic, precision="fp32", weights=weights)
+    write_onnx_metadata(proto, info)
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as exc:
+        raise EdgeEdetError(f"the exported graph failed onnx.checker: {str(exc).splitlines()[0]}") from None
+    return proto
+
+
+def save_atomic(proto: onnx.ModelProto, path: str) -> None:
+    """Write next to the target, then rename: a failure leaves no file behind."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, tmp = tempfile.mkstemp(prefix=".edge_edet_", suffix=".onnx.tmp", dir=folder)
+    os.close(handle)
+    try:
+        onnx.save(proto, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def export_onnx(model, output: str, labels: Optional[List[str]] = None, precision: str = "fp32",
+                log: Callable = print, **options) -> DeployInfo:
+    """Export `model` to `output`; returns the DeployInfo written into it."""
+    from ..labels import default_labels
+    from ..metadata import deploy_info_from_onnx_model
+
+    check_output_path(output)
+    labels = labels or default_labels(model.config.num_classes)
+    proto = export_model_proto(model, labels, log=log, **options)
+    if precision == "fp16":
+        from ..precision.fp16 import convert_model_to_fp16  # written by the precision stage
+
+        proto = convert_model_to_fp16(proto)
+    elif precision != "fp32":
+        raise EdgeEdetError(f"export --precision takes fp32 or fp16 (int8 comes from `edge-edet calibrate`), not {precision}")
+    save_atomic(proto, output)
+    return deploy_info_from_onnx_model(proto, output)
