@@ -1,0 +1,183 @@
+"""MJPEG preview over HTTP for headless boards, on the standard library server.
+
+    server = MjpegServer("127.0.0.1", 8080)    # binds now: a busy port fails before the stream
+    server.publish(frame_bgr)                   # latest frame; encoded only when someone watches
+    server.close()
+
+Pages: `/` (a page showing the stream), `/stream.mjpg` (multipart/x-mixed-replace), `/frame.jpg`
+(the latest frame).  Loopback by default; each frame is JPEG-encoded once however many clients
+watch, and not at all when none does, so the preview costs the pipeline nothing when unused.
+"""
+from __future__ import annotations
+
+import errno
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+
+from ..errors import EdgeEdetError
+
+BOUNDARY = "edgeedetframe"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+PAGE = (b"<!doctype html><html><head><title>edge-edet</title></head>"
+        b"<body style='margin:0;background:#111'><img src='/stream.mjpg' style='max-width:100%'></body></html>")
+
+
+def parse_serve(value: str) -> Tuple[str, int]:
+    """'8080' -> ('127.0.0.1', 8080); 'HOST:PORT' as given ('0.0.0.0:8080' exposes it to the network)."""
+    text = str(value).strip()
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", text
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        number = int(port)
+    except ValueError:
+        raise EdgeEdetError(f"--serve {value}: expected PORT or HOST:PORT, e.g. 127.0.0.1:8080") from None
+    if not 0 <= number <= 65535:
+        raise EdgeEdetError(f"--serve {value}: port {number} is outside 0-65535")
+    return host, number
+
+
+class _FrameBoard:
+    """The latest frame, a sequence number, and its JPEG once someone has asked for it."""
+
+    def __init__(self, quality: int):
+        self.quality = int(quality)
+        self.cond = threading.Condition()
+        self.frame: Optional[np.ndarray] = None
+        self.seq = 0
+        self.closed = False
+        self._jpeg: Optional[bytes] = None
+        self._jpeg_seq = -1
+
+    def publish(self, frame: np.ndarray) -> None:
+        with self.cond:
+            self.frame = frame
+            self.seq += 1
+            self.cond.notify_all()
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def wait_newer(self, seq: int, timeout: float = 1.0) -> int:
+        with self.cond:
+            self.cond.wait_for(lambda: self.closed or self.seq > seq, timeout=timeout)
+            return self.seq
+
+    def jpeg(self) -> Tuple[int, Optional[bytes]]:
+        with self.cond:
+            frame, seq = self.frame, self.seq
+            if frame is None:
+                return seq, None
+            if self._jpeg_seq == seq:
+                return seq, self._jpeg
+        ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        payload = data.tobytes() if ok else None
+        with self.cond:
+            if seq >= self._jpeg_seq:
+                self._jpeg, self._jpeg_seq = payload, seq
+        return seq, payload
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "edge-edet-mjpeg"
+    board: _FrameBoard  # set on the per-server subclass
+
+    def log_message(self, *args):  # keep the terminal for the run summary
+        pass
+
+    def _send(self, code: int, body: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):  # noqa: N802 (http.server naming)
+        path = self.path.split("?", 1)[0]
+        if path in ("/", "/index.html"):
+            self._send(200, PAGE, "text/html; charset=utf-8")
+        elif path == "/frame.jpg":
+            _, data = self.board.jpeg()
+            if data is None:
+                self._send(503, b"no frame yet\n", "text/plain")
+            else:
+                self._send(200, data, "image/jpeg")
+        elif path == "/stream.mjpg":
+            self._stream()
+        else:
+            self._send(404, b"not found\n", "text/plain")
+
+    def _stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        seq = 0
+        try:
+            while not self.board.closed:
+                newer = self.board.wait_newer(seq)
+                if newer <= seq:
+                    continue
+                seq, data = self.board.jpeg()
+                if data is None:
+                    continue
+                self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                                 f"Content-Length: {len(data)}\r\n\r\n".encode("ascii"))
+                self.wfile.write(data)
+                self.wfile.write(b"\r\n")
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            pass  # the viewer went away
+        self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False  # a busy port must fail, not be shared
+
+
+class MjpegServer:
+    """Binds at construction (so a busy port is reported before the stream starts)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080, quality: int = 80):
+        self.board = _FrameBoard(quality)
+        handler = type("Handler", (_Handler,), {"board": self.board})
+        try:
+            self.server = _Server((host, int(port)), handler)
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                reason = "already in use" if exc.errno == errno.EADDRINUSE else "not allowed for this user"
+                raise EdgeEdetError(f"cannot serve the preview on {host}:{port}: the port is {reason}; "
+                                    f"pick another with --serve HOST:PORT") from None
+            raise EdgeEdetError(f"cannot serve the preview on {host}:{port}: {exc.strerror or exc}") from None
+        if host not in LOOPBACK:
+            print(f"edge-edet: note: the preview on {host}:{port} is reachable from the network",
+                  file=sys.stderr)
+        self.host, self.port = self.server.server_address[:2]
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="mjpeg-server", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def publish(self, frame: np.ndarray) -> None:
+        self.board.publish(frame)
+
+    def close(self) -> None:
+        self.board.close()
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)

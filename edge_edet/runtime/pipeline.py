@@ -1,0 +1,250 @@
+"""The streaming pipeline: capture, pre-process, infer, post-process and render overlap on threads.
+
+    capture thread ─> pre thread ─> infer thread ─> post thread ─> caller's thread (overlay, sinks)
+      (source)        letterbox      engine          boxes back       window / video / JSON / MJPEG
+                      into a pooled                  to frame
+                      input buffer                   pixels
+
+Queues between stages are bounded and the letterbox buffers come from a small pool, so memory
+is fixed and a slow stage holds back the ones before it; with a latest-frame source that is
+where stale frames are dropped, so latency never builds up.  The engine only waits when the
+stages around it are slower than it is.  The sinks run on the calling thread because GUI
+toolkits (cv2.imshow) need the main thread.  stop() (Ctrl-C, SIGTERM, a window's 'q') ends
+capture, lets frames in flight finish and closes every sink, so output files are complete.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from .overlay import draw_detections
+from .sources import FrameSource, open_source
+from .stats import PipelineStats
+
+_END = object()
+
+
+def _owned(outputs: dict) -> dict:
+    """Copies of outputs that may alias a back-end's reusable host buffers (plain arrays pass as they are)."""
+    return {name: value if (isinstance(value, np.ndarray) and value.flags.owndata) else np.array(value)
+            for name, value in outputs.items()}
+
+
+class Pipeline:
+    def __init__(self, detector, source: FrameSource, sinks: Sequence = (), overlay: bool = True,
+                 queue_size: int = 2, warmup: int = 1, always_render: bool = False):
+        self.detector = detector
+        self.source = source
+        self.sinks = list(sinks)
+        self.overlay = overlay
+        self.render = always_render or any(getattr(s, "needs_image", True) for s in self.sinks)
+        self.warmup = int(warmup)
+        self.stats = PipelineStats()
+        self._to_infer: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._to_post: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._to_sink: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._pool: queue.Queue = queue.Queue()
+        batch = detector.batch_size_for(1)
+        for _ in range(queue_size + 2):  # one being filled, queue_size waiting, one in the engine
+            self._pool.put(np.zeros((batch,) + tuple(detector.input_size) + (3,), np.uint8))
+        self._stopping = threading.Event()
+        self._abort = threading.Event()
+        self._errors: List[BaseException] = []
+        self._threads: List[threading.Thread] = []
+        self.stop_reason = ""
+
+    # -- control ----------------------------------------------------------------------------
+    def stop(self, reason: str = "") -> None:
+        """Graceful: capture ends, frames in flight reach the sinks, then run() returns."""
+        if reason and not self.stop_reason:
+            self.stop_reason = reason
+        self._stopping.set()
+        self.source.stop()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._errors.append(exc)
+        self._abort.set()
+        self.source.stop()
+
+    def _put(self, q: queue.Queue, item) -> bool:
+        while not self._abort.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self, q: queue.Queue):
+        while not self._abort.is_set():
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return _END
+
+    # -- stage threads ----------------------------------------------------------------------
+    def _next_frame(self):
+        while not self._abort.is_set():
+            try:
+                return self.source.get(timeout=0.1)
+            except queue.Empty:
+                if self._stopping.is_set():
+                    return None  # a source blocked in a read must not hold up a stop
+        return None
+
+    def _pre_stage(self) -> None:
+        try:
+            while True:
+                buffer = self._get(self._pool)  # taken before the frame, so the frame is as fresh as can be
+                if buffer is _END:
+                    return
+                frame = self._next_frame()
+                if frame is None:
+                    self._put(self._to_infer, _END)
+                    return
+                t0 = time.perf_counter()
+                batch, scales = self.detector.preprocess([frame.image], out=buffer)
+                self.stats.add("pre", time.perf_counter() - t0)
+                if not self._put(self._to_infer, (frame, batch, scales)):
+                    return
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _infer_stage(self) -> None:
+        try:
+            while True:
+                item = self._get(self._to_infer)
+                if item is _END:
+                    self._put(self._to_post, _END)
+                    return
+                frame, batch, scales = item
+                t0 = time.perf_counter()
+                outputs = self.detector.infer(batch)
+                self.stats.add("infer", time.perf_counter() - t0)
+                self.stats.images_inferred += 1
+                outputs = _owned(outputs)
+                self._pool.put(batch)
+                if not self._put(self._to_post, (frame, outputs, scales)):
+                    return
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _post_stage(self) -> None:
+        try:
+            while True:
+                item = self._get(self._to_post)
+                if item is _END:
+                    self._put(self._to_sink, _END)
+                    return
+                frame, outputs, scales = item
+                t0 = time.perf_counter()
+                detections = self.detector.postprocess(outputs, scales, [frame.image.shape])[0]
+                self.stats.add("post", time.perf_counter() - t0)
+                if not self._put(self._to_sink, (frame, detections)):
+                    return
+        except BaseException as exc:
+            self._fail(exc)
+
+    # -- the caller's thread ----------------------------------------------------------------
+    def _deliver(self, frame, detections) -> None:
+        t0 = time.perf_counter()
+        image = frame.image
+        if self.render and self.overlay:
+            image = draw_detections(image, detections, self.stats.live_fps())
+        for sink in self.sinks:
+            sink.write(frame, detections, image if self.render else None)
+            if sink.stop_requested and not self._stopping.is_set():
+                self.stop("stopped from the window")
+        self.stats.add("render", time.perf_counter() - t0)
+        self.stats.add("capture", frame.capture_s)
+        self.stats.frame_done(frame.captured_at)
+
+    def _warm_up(self) -> None:
+        if self.warmup <= 0:
+            return
+        buffer = self._pool.get()
+        try:
+            for _ in range(self.warmup):
+                self.detector.infer(buffer)
+        finally:
+            self._pool.put(buffer)
+
+    def run(self) -> dict:
+        """Stream until the source ends or stop() is called; returns the summary (see stats.py)."""
+        try:
+            self._warm_up()
+            self.stats.start()
+            for target, name in ((self._pre_stage, "pre"), (self._infer_stage, "infer"), (self._post_stage, "post")):
+                thread = threading.Thread(target=target, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+            while True:
+                try:
+                    item = self._get(self._to_sink)
+                    if item is _END:
+                        break
+                    self._deliver(*item)
+                except KeyboardInterrupt:
+                    if self._stopping.is_set():  # a second Ctrl-C: stop now
+                        self._abort.set()
+                        raise
+                    self.stop("interrupted")
+        except BaseException as exc:
+            if not isinstance(exc, KeyboardInterrupt):
+                self._errors.append(exc)
+            self._abort.set()
+            raise
+        finally:
+            self._finish()
+        if self._errors:
+            raise self._errors[0]
+        return self.summary()
+
+    def _finish(self) -> None:
+        self.source.stop()
+        if self._errors:
+            self._abort.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._abort.set()  # anything still waiting on a queue lets go
+        failures = []
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # close every sink even if one fails
+                failures.append(exc)
+        self.source.close()
+        if failures and not self._errors:
+            self._errors.append(failures[0])
+
+    def summary(self) -> dict:
+        extra = {"model": self.detector.info.model, "input_size": list(self.detector.input_size)}
+        extra.update(self.source.describe())
+        describe = getattr(getattr(self.detector, "backend", None), "describe", None)
+        if describe:
+            extra.update(describe())
+        reason = self.stop_reason or self.source.ended_reason
+        if reason:
+            extra["ended"] = reason
+        return self.stats.summary(dropped=self.source.dropped, extra=extra)
+
+
+def benchmark_source(detector, source_uri, drop: bool = False, loop: bool = False, max_frames: Optional[int] = None,
+                     overlay: bool = True, sinks: Sequence = (), warmup: int = 1, queue_size: int = 2,
+                     **source_options) -> dict:
+    """Stream `source_uri` through `detector` with no window and return the summary dict.
+
+    Keys: frames, dropped, elapsed_s, end_to_end_fps, engine_fps, end_to_end_vs_engine,
+    stages {capture, pre, infer, post, render: {count, mean_ms, p50_ms, p99_ms}}, latency, and
+    what was measured (model, source, backend).  Every frame by default (drop=False); overlay
+    drawing is included, as in a real run.
+    """
+    source = open_source(source_uri, drop=drop, loop=loop, max_frames=max_frames, **source_options)
+    pipeline = Pipeline(detector, source, sinks=sinks, overlay=overlay, warmup=warmup, queue_size=queue_size,
+                        always_render=overlay)
+    return pipeline.run()

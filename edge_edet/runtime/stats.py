@@ -1,0 +1,118 @@
+"""Per-stage timings and the end-of-run summary, so a stream reports its numbers honestly.
+
+Every stage (capture, pre, infer, post, render) records how long each frame spent in it; the
+summary gives p50/p99 per stage, end-to-end FPS (frames delivered to the sinks over wall time)
+and engine-only FPS (frames over the time spent inside the engine), measured in the same run.
+Samples are kept in a bounded window, so an all-day run does not grow without limit.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Dict, Optional
+
+import numpy as np
+
+STAGES = ("capture", "pre", "infer", "post", "render")
+WINDOW = 20000  # samples kept per stage for percentiles
+
+
+class StageTimes:
+    """Durations (seconds) of one stage: running count and total, plus a bounded sample window."""
+
+    def __init__(self, window: int = WINDOW):
+        self.samples = collections.deque(maxlen=window)
+        self.count = 0
+        self.total = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.samples.append(seconds)
+            self.count += 1
+            self.total += seconds
+
+    def summary(self) -> dict:
+        with self._lock:
+            values = np.asarray(self.samples, dtype=np.float64)
+            count, total = self.count, self.total
+        if values.size == 0:
+            return {"count": 0, "mean_ms": None, "p50_ms": None, "p99_ms": None}
+        p50, p99 = np.percentile(values, [50, 99])
+        return {"count": count, "mean_ms": round(total / count * 1e3, 3),
+                "p50_ms": round(float(p50) * 1e3, 3), "p99_ms": round(float(p99) * 1e3, 3)}
+
+
+class PipelineStats:
+    """Collects stage times, frame counts and the wall-clock span of one run."""
+
+    def __init__(self, stages=STAGES):
+        self.stages: Dict[str, StageTimes] = {name: StageTimes() for name in stages}
+        self.latency = StageTimes()  # capture to sink done, per frame
+        self.frames = 0
+        self.images_inferred = 0  # frames that went through the engine (batch padding excluded)
+        self.started: Optional[float] = None
+        self.finished: Optional[float] = None
+        self._recent = collections.deque(maxlen=30)  # sink completion times, for the live FPS
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.stages[stage].add(seconds)
+
+    def frame_done(self, captured_at: Optional[float] = None) -> None:
+        now = time.perf_counter()
+        self.frames += 1
+        self.finished = now
+        self._recent.append(now)
+        if captured_at is not None:
+            self.latency.add(now - captured_at)
+
+    def live_fps(self) -> Optional[float]:
+        """FPS over the last few frames, for the on-frame overlay."""
+        if len(self._recent) < 2:
+            return None
+        span = self._recent[-1] - self._recent[0]
+        return (len(self._recent) - 1) / span if span > 0 else None
+
+    def summary(self, dropped: int = 0, extra: Optional[dict] = None) -> dict:
+        end = self.finished if self.finished is not None else time.perf_counter()
+        elapsed = (end - self.started) if self.started is not None else 0.0
+        infer = self.stages.get("infer")
+        engine_fps = None
+        if infer is not None and infer.total > 0:
+            engine_fps = round((self.images_inferred or infer.count) / infer.total, 2)
+        result = {
+            "frames": self.frames,
+            "dropped": int(dropped),
+            "elapsed_s": round(elapsed, 3),
+            "end_to_end_fps": round(self.frames / elapsed, 2) if elapsed > 0 and self.frames else None,
+            "engine_fps": engine_fps,
+            "stages": {name: times.summary() for name, times in self.stages.items()},
+            "latency": self.latency.summary(),
+        }
+        if result["end_to_end_fps"] and engine_fps:
+            result["end_to_end_vs_engine"] = round(result["end_to_end_fps"] / engine_fps, 3)
+        if extra:
+            result.update(extra)
+        return result
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def format_summary(summary: dict) -> str:
+    """The human-readable block printed when a stream ends."""
+    lines = [
+        f"frames {summary['frames']}, dropped {summary['dropped']}, {summary['elapsed_s']:.2f} s",
+        f"end-to-end FPS {_ms(summary['end_to_end_fps'])}, engine-only FPS {_ms(summary['engine_fps'])}"
+        + (f" ({summary['end_to_end_vs_engine'] * 100:.0f}% of engine)" if summary.get("end_to_end_vs_engine") else ""),
+        f"{'stage':<8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}",
+    ]
+    rows = list(summary["stages"].items()) + [("latency", summary["latency"])]
+    for name, row in rows:
+        lines.append(f"{name:<8} {_ms(row['p50_ms']):>8} {_ms(row['p99_ms']):>8} {_ms(row['mean_ms']):>8}")
+    return "\n".join(lines)
