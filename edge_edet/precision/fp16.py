@@ -1,0 +1,127 @@
+"""FP16 deploy graph: fp16 network, fp32 I/O, fp32 pre-processing and tail.
+
+TensorRT 11 builds strongly typed networks only, so FP16 must be written into the ONNX graph.
+onnxconverter-common's float16 converter does the rewrite (weights to fp16, Casts at the region
+borders); we only choose what it must leave in fp32: pre-processing (uint8 -> normalised float,
+cheap and exact in fp32), and the tail: box decoding (exp, anchor coordinates up to the input
+size, where fp16's 11-bit mantissa costs a pixel at 1024+), sigmoid, TopK and NMS.  Inside the
+network the converter's default block list still applies (Resize, whose scales must stay fp32).
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Optional
+
+import onnx
+
+from ..errors import EdgeEdetError
+from ..metadata import deploy_info_from_onnx_model, write_onnx_metadata
+from .regions import check_deploy_graph, split_regions
+from .save import load_onnx, save_onnx_atomic
+
+
+def convert_model_to_fp16(model: onnx.ModelProto, keep_fp32: Optional[Iterable[str]] = None,
+                          source: str = "ONNX model") -> onnx.ModelProto:
+    """fp32 deploy graph -> mixed-precision graph (fp16 network, fp32 I/O, decode and NMS).
+
+    keep_fp32: extra node names to leave in fp32 (for experiments); the input is not modified.
+    """
+    from onnxconverter_common import float16
+
+    info = check_deploy_graph(model, source)
+    model = _copy(model)
+    regions = split_regions(model)
+    block = list(regions.float_only) + list(keep_fp32 or [])
+    output_types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
+    converted = float16.convert_float_to_float16(
+        model, keep_io_types=True, node_block_list=block,
+        op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST))
+    drop_fp16_round_trips(converted, output_types)
+    info.precision = "fp16"
+    info.extra = dict(info.extra, fp16={"converter": f"onnxconverter-common {_version('onnxconverter_common')}",
+                                        "fp32_nodes": len(block)})
+    write_onnx_metadata(converted, info)
+    return converted
+
+
+def convert_to_fp16(input_onnx: str, output_onnx: str) -> str:
+    """File to file `convert_model_to_fp16`; the output appears only when complete."""
+    model = load_onnx(input_onnx)
+    converted = convert_model_to_fp16(model, source=input_onnx)
+    return save_onnx_atomic(converted, output_onnx)
+
+
+def drop_fp16_round_trips(model: onnx.ModelProto, output_types: dict) -> int:
+    """Remove the lossy Cast(fp16) -> Cast(fp32) pairs the converter leaves between blocked nodes.
+
+    onnxconverter-common treats each blocked node as an fp32 island inside an fp16 graph: it casts
+    the node's outputs to fp16 and casts them back at the next blocked node.  Between two fp32
+    nodes (anchors -> decode, decode -> NMS) that round trip only rounds fp32 values to fp16, so
+    consumers are wired to the fp32 tensor instead.  A blocked node that makes a graph output
+    also gets its output cast to fp16 and the output retyped, despite keep_io_types: the output
+    keeps its original type (`output_types`, name -> elem type) and is fed the fp32 tensor.
+    Returns the number of round trips removed.
+    """
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    outputs = {o.name for o in graph.output}
+
+    def cast_to(node, dtype):
+        return node is not None and node.op_type == "Cast" and any(
+            a.name == "to" and a.i == dtype for a in node.attribute)
+
+    bypass = {}  # fp32 tensor after a round trip -> the fp32 tensor before it
+    for node in graph.node:
+        if cast_to(node, onnx.TensorProto.FLOAT):
+            first = producer.get(node.input[0])
+            if cast_to(first, onnx.TensorProto.FLOAT16):
+                bypass[node.output[0]] = first.input[0]
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            if name in bypass:
+                node.input[index] = bypass[name]
+    for out in graph.output:
+        node = producer.get(out.name)
+        if out.type.tensor_type.elem_type != output_types.get(out.name, out.type.tensor_type.elem_type):
+            if not cast_to(node, onnx.TensorProto.FLOAT16):
+                raise EdgeEdetError(f"fp16 conversion changed the type of output {out.name}; please report this")
+            bypass[out.name] = node.input[0]
+            out.type.tensor_type.elem_type = output_types[out.name]
+    for node in graph.node:  # a graph output keeps its name: its Cast becomes an Identity of the fp32 tensor
+        if node.output and node.output[0] in bypass and node.output[0] in outputs:
+            node.op_type, node.input[0] = "Identity", bypass[node.output[0]]
+            del node.attribute[:]
+    _remove_dead_nodes(model)
+    return len(bypass)
+
+
+def _remove_dead_nodes(model: onnx.ModelProto) -> None:
+    graph = model.graph
+    needed = {o.name for o in graph.output}
+    keep = []
+    for node in reversed(list(graph.node)):
+        if any(out in needed for out in node.output):
+            keep.append(node)
+            needed.update(node.input)
+    keep.reverse()
+    del graph.node[:]
+    graph.node.extend(keep)
+    used = {name for node in graph.node for name in node.input}
+    kept_inits = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept_inits)
+
+
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    clone = onnx.ModelProto()
+    clone.CopyFrom(model)
+    return clone
+
+
+def _version(module: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(module.replace("_", "-"))
+    except Exception:
+        return "unknown"

@@ -1,0 +1,117 @@
+"""Where the network is in a deploy graph, so precision changes touch only the network.
+
+A deploy ONNX is pre-processing (Cast/Sub/Div/Transpose on the uint8 input), the network
+(convolutions and what lies between them), then decoding, sigmoid, TopK and NMS.  The split is
+structural, not by name: a node belongs to the network when it is a convolution or lies on a path
+between two convolutions.  Everything before the first convolution is pre-processing, everything
+after the last is the tail (box decoding's exp, anchors, sigmoid, NMS, padding), and both stay fp32.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Set
+
+import onnx
+
+from ..errors import EdgeEdetError
+from ..metadata import MetadataError, deploy_info_from_onnx_model
+
+CONV_OPS = ("Conv",)
+QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
+             "MatMulInteger", "DynamicQuantizeLinear", "QLinearAdd")
+INT8_TYPES = (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+
+
+@dataclass
+class Regions:
+    pre: List[str]  # node names before the first convolution
+    network: List[str]  # convolutions and every node on a path between two of them
+    post: List[str]  # decoding, sigmoid, TopK, NMS, padding
+
+    @property
+    def float_only(self) -> List[str]:
+        """Nodes that must stay fp32 (everything outside the network)."""
+        return self.pre + self.post
+
+
+def ensure_node_names(model: onnx.ModelProto) -> None:
+    """Give every unnamed node a unique name (the converters address nodes by name)."""
+    seen: Set[str] = set()
+    for index, node in enumerate(model.graph.node):
+        if not node.name or node.name in seen:
+            node.name = f"{node.op_type}_{index}"
+        seen.add(node.name)
+
+
+def _graph_links(model: onnx.ModelProto):
+    producer: Dict[str, int] = {}
+    for index, node in enumerate(model.graph.node):
+        for out in node.output:
+            producer[out] = index
+    consumers: Dict[int, List[int]] = {i: [] for i in range(len(model.graph.node))}
+    parents: Dict[int, List[int]] = {i: [] for i in range(len(model.graph.node))}
+    for index, node in enumerate(model.graph.node):
+        for name in node.input:
+            if name in producer:
+                parents[index].append(producer[name])
+                consumers[producer[name]].append(index)
+    return parents, consumers
+
+
+def _reach(start: List[int], links: Dict[int, List[int]]) -> Set[int]:
+    seen, stack = set(start), list(start)
+    while stack:
+        for nxt in links[stack.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def split_regions(model: onnx.ModelProto) -> Regions:
+    """Split the graph's nodes into pre-processing, network and tail (see module docstring)."""
+    ensure_node_names(model)
+    nodes = model.graph.node
+    convs = [i for i, n in enumerate(nodes) if n.op_type in CONV_OPS]
+    if not convs:
+        raise EdgeEdetError("the ONNX graph has no convolutions, so it is not an EfficientDet deploy graph")
+    parents, consumers = _graph_links(model)
+    after_conv = _reach(convs, consumers)  # convs and everything downstream of one
+    before_conv = _reach(convs, parents)  # convs and everything upstream of one
+    network = after_conv & before_conv
+    pre, net, post = [], [], []
+    for index, node in enumerate(nodes):
+        if index in network:
+            net.append(node.name)
+        elif index in after_conv:
+            post.append(node.name)
+        else:
+            pre.append(node.name)
+    return Regions(pre, net, post)
+
+
+def check_deploy_graph(model: onnx.ModelProto, source: str, allow_quantized: bool = False):
+    """DeployInfo of an edge_edet deploy graph, or one clear error for a foreign/quantised model."""
+    try:
+        info = deploy_info_from_onnx_model(model, source)
+    except MetadataError as exc:
+        raise EdgeEdetError(f"{exc}; only graphs made by `edge-edet export` can be converted") from None
+    if not allow_quantized and is_quantized(model):
+        raise EdgeEdetError(f"{source} is already quantised (it has Q/DQ or integer-weight nodes); "
+                            "give the float (fp32) graph from `edge-edet export`")
+    if info.precision != "fp32":
+        raise EdgeEdetError(f"{source} is already a {info.precision} graph; give the fp32 graph from `edge-edet export`")
+    return info
+
+
+def is_quantized(model: onnx.ModelProto) -> bool:
+    if any(node.op_type in QUANT_OPS for node in model.graph.node):
+        return True
+    return any(init.data_type in INT8_TYPES for init in model.graph.initializer)
+
+
+def has_float16(model: onnx.ModelProto) -> bool:
+    if any(init.data_type == onnx.TensorProto.FLOAT16 for init in model.graph.initializer):
+        return True
+    return any(node.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT16 for a in node.attribute)
+               for node in model.graph.node)
