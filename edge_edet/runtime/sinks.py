@@ -62,6 +62,10 @@ class Sink:
     def close(self) -> None:
         pass
 
+    def discard(self) -> None:
+        """Give up before the stream started: release everything, leave no file."""
+        self.close()
+
 
 class VideoFileSink(Sink):
     """A video file at the first frame's size (later frames of another size are letterboxed into it)."""
@@ -98,12 +102,16 @@ class VideoFileSink(Sink):
         self.writer.write(image)
         self.frames += 1
 
+    def discard(self):
+        self._discarded = True
+        self.close()
+
     def close(self):
         if self.writer is not None:
             self.writer.release()
             self.writer = None
             os.replace(self.tmp, self.path)
-        elif self.frames == 0:
+        elif self.frames == 0 and not getattr(self, "_discarded", False):
             print(f"edge-edet: warning: no frames reached --output, so {self.path} was not written", file=sys.stderr)
 
 
@@ -132,6 +140,12 @@ class JsonLinesSink(Sink):
             self.handle.close()
             self.handle = None
             os.replace(self.tmp, self.path)
+
+    def discard(self):
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+            os.remove(self.tmp)
 
 
 def display_available() -> bool:
