@@ -56,6 +56,10 @@ def _simplify(proto: onnx.ModelProto, log: Callable) -> onnx.ModelProto:
 
 
 def _set_outputs(graph: onnx.GraphProto, nms: str, batch_dim, max_det: int, num_anchors: int, num_classes: int):
+    # keep the core's outputs typed (value_info) so tools can cut the graph there
+    graph.value_info.extend([helper.make_tensor_value_info("core_boxes", TensorProto.FLOAT, [batch_dim, num_anchors, 4]),
+                             helper.make_tensor_value_info("core_logits", TensorProto.FLOAT,
+                                                           [batch_dim, num_anchors, num_classes])])
     del graph.output[:]
     if nms == "none":
         specs = [("boxes", TensorProto.FLOAT, [batch_dim, num_anchors, 4]),
