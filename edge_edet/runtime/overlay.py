@@ -28,7 +28,7 @@ def draw_detections(frame: np.ndarray, detections: Detections, fps: Optional[flo
                                            detections.labels):
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
         color = class_color(int(class_id))
-        cv2.rectangle(frame, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+        cv2.rectangle(frame, (x1, y1), (x2, y2), color, thickness)
         text = f"{label} {float(score):.2f}"
         (tw, th), base = cv2.getTextSize(text, FONT, font_scale, 1)
         top = max(0, y1 - th - base - 2)
