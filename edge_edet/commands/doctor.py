@@ -1,0 +1,76 @@
+"""`edge-edet doctor`: what this machine has for edge_edet, and what to install for what is missing.
+
+Reports TensorRT, CUDA devices, pycuda, ONNX Runtime providers and OpenCV's video back-ends
+(GStreamer for CSI cameras and RTSP pipelines, FFmpeg for files and streams, V4L2 for USB
+cameras).  Never fails because something is absent: absence is the answer.  `--json` prints the
+same as one JSON object.
+"""
+from __future__ import annotations
+
+import json
+
+HELP = "report TensorRT, CUDA devices, pycuda, ONNX Runtime providers and OpenCV video back-ends"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("doctor", help=HELP, description=HELP + ".")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=run)
+
+
+def report_lines(report: dict) -> list:
+    """Human-readable lines for an environment report (pure: tested on made-up reports)."""
+    from ..engine.versions import INSTALL_HINT, TrtVersion
+    from ..runtime.backends.tensorrt_backend import PYCUDA_HINT
+
+    lines = []
+    if report.get("jetson"):
+        lines.append(f"board        {report['jetson']}" + (f"  ({report['l4t']})" if report.get("l4t") else ""))
+    trt = report.get("tensorrt")
+    if trt:
+        try:
+            version = TrtVersion.parse(trt)
+            gen = version.generation
+            dla = "DLA supported" if version.supports_dla else "no DLA in this version"
+            lines.append(f"TensorRT     {trt} ({gen} build path; {dla})")
+        except Exception as exc:  # an unsupported (too old) TensorRT is a finding, not a crash
+            lines.append(f"TensorRT     {trt} ({exc})")
+    else:
+        lines.append(f"TensorRT     not installed: {INSTALL_HINT}")
+    gpu = report.get("gpu") or {}
+    if gpu.get("name"):
+        lines.append(f"CUDA device  {gpu['name']} (compute {gpu.get('compute_capability', '?')}, "
+                     f"{gpu.get('memory_mib', '?')} MiB; {gpu.get('count', 1)} device(s), via {gpu.get('source')})")
+    elif gpu.get("error"):
+        lines.append(f"CUDA device  none usable ({gpu['error']})")
+    elif gpu.get("count") == 0:
+        lines.append("CUDA device  none found (driver present, no GPU visible)")
+    else:
+        lines.append("CUDA device  unknown (neither pycuda nor cuda-python is installed to ask the driver)")
+    lines.append(f"pycuda       {report['pycuda']}" if report.get("pycuda")
+                 else f"pycuda       not installed (TensorRT back-end needs it): {PYCUDA_HINT}")
+    providers = report.get("onnxruntime")
+    lines.append(f"onnxruntime  {', '.join(providers)}" if providers is not None
+                 else "onnxruntime  not installed (runs .onnx models): pip install onnxruntime")
+    video = report.get("opencv") or {}
+    if video:
+        marks = ", ".join(f"{name} {'yes' if video.get(name) else 'no'}" for name in ("GStreamer", "FFmpeg", "V4L2"))
+        lines.append(f"OpenCV       {video.get('version')}: {marks}")
+        if not video.get("GStreamer"):
+            lines.append("             (CSI cameras need GStreamer: use the distribution's python3-opencv on a "
+                         "Jetson, not opencv-python from pip)")
+    else:
+        lines.append("OpenCV       not installed: pip install opencv-python-headless")
+    return lines
+
+
+def run(args) -> int:
+    from ..engine.environment import environment_report
+
+    report = environment_report()
+    if getattr(args, "json", False):
+        print(json.dumps(report, indent=2, sort_keys=True, default=str))
+    else:
+        for line in report_lines(report):
+            print(line)
+    return 0

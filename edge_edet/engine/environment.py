@@ -1,0 +1,149 @@
+"""What this machine has: TensorRT, CUDA devices, pycuda, ONNX Runtime providers, OpenCV video I/O.
+
+Every probe is lazy and never raises: `edge-edet doctor` reports what is missing instead of
+crashing on it, and the builder and the TensorRT back-end use the same probes to record (and
+later compare) the TensorRT version and GPU an engine was built with.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Dict, List, Optional
+
+from ..errors import EdgeEdetError
+from .versions import INSTALL_HINT
+
+
+def import_tensorrt(purpose: str = "this"):
+    """`import tensorrt`, or one sentence saying it is needed and how to get it."""
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise EdgeEdetError(f"{purpose} needs TensorRT, which is not installed here: {INSTALL_HINT}") from None
+    return trt
+
+
+def tensorrt_version() -> Optional[str]:
+    try:
+        import tensorrt as trt
+    except ImportError:
+        return None
+    return str(getattr(trt, "__version__", "unknown"))
+
+
+def gpu_info(index: int = 0) -> Dict[str, object]:
+    """{'name', 'compute_capability' ('8.7'), 'count', 'source'} from pycuda or cuda-python; {} if neither."""
+    try:
+        import pycuda.driver as cuda
+
+        cuda.init()
+        count = cuda.Device.count()
+        if count <= index:
+            return {"count": count, "source": "pycuda"}
+        device = cuda.Device(index)
+        major, minor = device.compute_capability()
+        return {"name": device.name(), "compute_capability": f"{major}.{minor}", "count": count,
+                "memory_mib": device.total_memory() >> 20, "source": "pycuda"}
+    except ImportError:
+        pass
+    except Exception as exc:  # driver present but unusable: say so
+        return {"error": f"pycuda: {exc}".strip(), "source": "pycuda"}
+    cudart = _cuda_runtime()
+    if cudart is None:
+        return {}
+    try:
+        err, count = cudart.cudaGetDeviceCount()
+        if int(err) != 0 or count <= index:
+            return {"count": int(count) if int(err) == 0 else 0, "source": "cuda-python"}
+        err, props = cudart.cudaGetDeviceProperties(index)
+        name = props.name.decode(errors="replace").rstrip("\x00") if isinstance(props.name, bytes) else str(props.name)
+        return {"name": name, "compute_capability": f"{props.major}.{props.minor}", "count": int(count),
+                "memory_mib": int(props.totalGlobalMem) >> 20, "source": "cuda-python"}
+    except Exception as exc:
+        return {"error": f"cuda-python: {exc}", "source": "cuda-python"}
+
+
+def _cuda_runtime():
+    """cuda-python's runtime module (new and old import paths), or None."""
+    try:
+        from cuda.bindings import runtime as cudart
+        return cudart
+    except ImportError:
+        pass
+    try:
+        from cuda import cudart
+        return cudart
+    except ImportError:
+        return None
+
+
+def jetson_model() -> Optional[str]:
+    """'NVIDIA Jetson Orin Nano Developer Kit' on a Jetson, else None."""
+    for path in ("/proc/device-tree/model", "/sys/firmware/devicetree/base/model"):
+        try:
+            with open(path, "rb") as handle:
+                return handle.read().decode(errors="replace").strip("\x00 \n")
+        except OSError:
+            continue
+    return None
+
+
+def jetpack_release() -> Optional[str]:
+    """L4T release line ('# R36 (release), REVISION: 4.0, ...') which maps to a JetPack version."""
+    try:
+        with open("/etc/nv_tegra_release", "r", encoding="utf-8", errors="replace") as handle:
+            return handle.readline().strip() or None
+    except OSError:
+        return None
+
+
+def pycuda_version() -> Optional[str]:
+    try:
+        import pycuda
+    except ImportError:
+        return None
+    return str(getattr(pycuda, "VERSION_TEXT", getattr(pycuda, "__version__", "installed")))
+
+
+def onnxruntime_providers() -> Optional[List[str]]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    return list(ort.get_available_providers())
+
+
+def opencv_video_backends() -> Dict[str, object]:
+    """OpenCV version and, for GStreamer / FFmpeg / V4L2, whether this build has them."""
+    try:
+        import cv2
+    except ImportError:
+        return {}
+    result: Dict[str, object] = {"version": cv2.__version__}
+    result.update(parse_video_io(cv2.getBuildInformation()))
+    try:  # a back-end can also arrive as a plugin library; hasBackend sees those too
+        registry = cv2.videoio_registry
+        for label, cap in (("GStreamer", "CAP_GSTREAMER"), ("FFmpeg", "CAP_FFMPEG"), ("V4L2", "CAP_V4L2")):
+            result[label] = bool(result.get(label)) or bool(registry.hasBackend(getattr(cv2, cap)))
+    except Exception:
+        pass
+    return result
+
+
+def parse_video_io(build_information: str) -> Dict[str, bool]:
+    """{'GStreamer': bool, 'FFmpeg': bool, 'V4L2': bool} from cv2.getBuildInformation() text."""
+    section = build_information.split("Video I/O:", 1)[1] if "Video I/O:" in build_information else ""
+    section = re.split(r"\n\s*\n|\n  [A-Z][^\n]*:\s*\n", section, maxsplit=1)[0] if section else ""
+
+    def has(label: str) -> bool:
+        match = re.search(rf"^\s*{label}\s*:\s*(\S+)", section, re.M | re.I)
+        return bool(match) and match.group(1).upper() not in ("NO", "OFF")
+
+    return {"GStreamer": has("GStreamer"), "FFmpeg": has("FFMPEG"), "V4L2": has(r"v4l/v4l2")}
+
+
+def environment_report() -> Dict[str, object]:
+    """Everything `edge-edet doctor` prints, as data."""
+    return {"tensorrt": tensorrt_version(), "gpu": gpu_info(), "pycuda": pycuda_version(),
+            "jetson": jetson_model(), "l4t": jetpack_release(), "onnxruntime": onnxruntime_providers(),
+            "opencv": opencv_video_backends(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}

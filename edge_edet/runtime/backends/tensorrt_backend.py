@@ -1,0 +1,339 @@
+"""TensorRT back-end (.trt / .engine / .plan) on pycuda: pinned buffers, one stream, one context.
+
+How it runs (TensorRT 8.5, 10.x and 11.x alike, through the name-based tensor API):
+  * the sidecar `<engine>.json` is read first (input size, labels, thresholds, and the TensorRT
+    version / GPU the engine was built with, so a mismatch is named before TensorRT fails on it);
+  * one CUDA context is made for this back-end (`Device.make_context`, never `pycuda.autoinit`)
+    and pushed/popped around every call, so whichever thread runs inference has it current: the
+    "no currently active context" error of worker threads cannot happen;
+  * every buffer is allocated once at the engine's largest batch: page-locked host arrays, device
+    arrays, `set_tensor_address` once; each batch then does async copy in, `execute_async_v3`,
+    async copies of the (small) outputs back, one `stream.synchronize()`;
+  * `cuda_graph=True` captures the enqueue once into a CUDA graph (static-shape engines) and
+    replays it, through cuda-python's driver API (pycuda has no graph API);
+  * `time_gpu` measures the enqueue alone with CUDA events, like trtexec's "GPU Compute Time".
+
+TensorRT and pycuda calls, and the docs that confirm them (8.5 = docs.nvidia.com archives
+tensorrt-853 Python API, 10.x = TensorRT 10 Python API / migration guide 8.x->10.x, 11.x =
+TensorRT 11.0-11.4 Python API and "Migrating from TensorRT 10.x to 11.x"):
+  trt.Logger / trt.ILogger subclass with log(severity, msg) ............ 8.5, 10.x, 11.x
+  trt.init_libnvinfer_plugins(logger, "") ............................... 8.5, 10.x, 11.x (kept, notes)
+  trt.Runtime(logger), Runtime.deserialize_cuda_engine(bytes) -> None on failure  8.5, 10.x, 11.x
+  Runtime.engine_host_code_allowed (version-compatible engines) ....... 8.6+, 10.x, 11.x
+  ICudaEngine.num_io_tensors, get_tensor_name(i), get_tensor_mode(name),
+    get_tensor_shape(name), get_tensor_dtype(name) ..................... 8.5+, 10.x, 11.x
+  ICudaEngine.get_tensor_profile_shape(name, profile) ................... 10.x, 11.x Engine pages
+    (8.5: name-based profile query per the 8.5 C++ API; the sidecar's batch_profile is the fallback)
+  ICudaEngine.create_execution_context() ................................ 8.5, 10.x, 11.x
+  IExecutionContext.set_input_shape(name, shape), set_tensor_address(name, ptr),
+    execute_async_v3(stream_handle) .................................... 8.5 (added), 10.x, 11.x (kept)
+  trt.TensorIOMode.INPUT, trt.nptype(dtype) ............................. 8.5, 10.x, 11.x
+  pycuda.driver: init, Device(i), Device.make_context, Context.push / pop / detach,
+    pagelocked_empty, mem_alloc, Stream (+ .handle), memcpy_htod_async, memcpy_dtoh_async,
+    Stream.synchronize, Event.record(stream), Event.synchronize, Event.time_since
+    ..................................... pycuda doc/driver.rst + src/wrapper/wrap_cudadrv.cpp (handle)
+  cuda-python driver: cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiate(WithFlags),
+    cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy ................... cuda-bindings docstrings
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from ...errors import EdgeEdetError
+from ...metadata import DeployInfo, read_sidecar
+from ..buffer_plan import BufferPlan, TensorSpec, plan_buffers
+from .base import Backend
+
+PYCUDA_HINT = ("pip install pycuda (on a Jetson: `sudo apt install python3-dev` first, and CUDA's nvcc on "
+               "PATH, e.g. export PATH=/usr/local/cuda/bin:$PATH)")
+
+
+# -- pure helpers (tested without TensorRT) -------------------------------------------------------
+def major_minor(version: str) -> tuple:
+    parts = str(version).split(".")
+    try:
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        return (-1, -1)
+
+
+def engine_mismatch(extra: dict, trt_version: Optional[str], gpu: dict, engine: str, rebuild: str) -> Optional[str]:
+    """A sentence if the sidecar says this engine was built for another TensorRT or GPU, else None.
+
+    TensorRT engines load only on the TensorRT version (major.minor, unless built version-compatible)
+    and the GPU model (compute capability, unless hardware-compatible) they were built with.
+    """
+    built_trt = extra.get("tensorrt_version")
+    if built_trt and trt_version and not extra.get("version_compatible"):
+        if major_minor(built_trt) != major_minor(trt_version):
+            return (f"engine {engine} was built by TensorRT {built_trt} but this machine has TensorRT "
+                    f"{trt_version}; engines only load on the version that built them: {rebuild}")
+    built_cc = extra.get("compute_capability")
+    here_cc = gpu.get("compute_capability")
+    if built_cc and here_cc and built_cc not in ("unknown",) and not extra.get("hardware_compatible"):
+        if str(built_cc) != str(here_cc):
+            return (f"engine {engine} was built for {extra.get('gpu_name', 'another GPU')} (compute {built_cc}) "
+                    f"but this GPU is {gpu.get('name', '?')} (compute {here_cc}); {rebuild}")
+    return None
+
+
+def explain_load_failure(errors: List[str], engine: str, extra: dict, trt_version: str, rebuild: str) -> str:
+    """One sentence for a failed deserialize_cuda_engine, from what TensorRT logged."""
+    text = " ".join(errors).lower()
+    last = errors[-1].strip() if errors else "TensorRT gave no reason"
+    if "plugin" in text:
+        return (f"engine {engine} needs a TensorRT plugin this machine lacks ({last}); the EfficientNMS_TRT "
+                f"plugin comes with TensorRT's libnvinfer_plugin - or export with `--nms onnx` and rebuild")
+    if "version" in text and ("compatib" in text or "expecting" in text or "mismatch" in text):
+        return (f"engine {engine} was built by another TensorRT version (built with "
+                f"{extra.get('tensorrt_version', 'unknown')}, this is {trt_version}): {rebuild}")
+    if "device" in text or "compute capability" in text or "sm " in text or "platform" in text:
+        return f"engine {engine} was built for another GPU ({last}): {rebuild}"
+    if "magic" in text or "serializ" in text or "corrupt" in text or "size" in text:
+        return f"engine {engine} is not a readable TensorRT engine (truncated or corrupt: {last}); {rebuild}"
+    return f"TensorRT cannot load engine {engine}: {last}"
+
+
+def rebuild_hint(engine: str, extra: dict) -> str:
+    onnx = extra.get("source_onnx") or "MODEL.onnx"
+    return f"rebuild it here with `edge-edet build --onnx {onnx} --engine {engine}`"
+
+
+# -- the back-end ---------------------------------------------------------------------------------
+class TensorRTBackend(Backend):
+    name = "tensorrt"
+
+    def __init__(self, path: str, device: int = 0, cuda_graph: bool = False, verbose: bool = False, **_ignored):
+        self.path = path
+        self.info: DeployInfo = read_sidecar(path)  # before TensorRT: a missing sidecar says how to make one
+        extra = dict(self.info.extra or {})
+        try:
+            import tensorrt as trt
+        except ImportError:
+            raise EdgeEdetError(f"running {os.path.basename(path)} needs TensorRT, which is not installed here "
+                                f"(JetPack on a Jetson; `pip install tensorrt` on a desktop GPU); "
+                                f"or run the .onnx with ONNX Runtime") from None
+        try:
+            import pycuda.driver as cuda
+        except ImportError:
+            raise EdgeEdetError(f"the TensorRT back-end needs pycuda: {PYCUDA_HINT}") from None
+        from ...engine.environment import gpu_info
+        from ...engine.trt_logging import make_logger
+
+        self.trt, self.cuda = trt, cuda
+        self.trt_version = str(trt.__version__)
+        rebuild = rebuild_hint(path, extra)
+        self.gpu = gpu_info(device)
+        problem = engine_mismatch(extra, self.trt_version, self.gpu, path, rebuild)
+        if problem:
+            raise EdgeEdetError(problem)
+        with open(path, "rb") as handle:
+            blob = handle.read()
+        if not blob:
+            raise EdgeEdetError(f"engine {path} is empty; {rebuild}")
+
+        self._lock = threading.Lock()
+        cuda.init()
+        self.context_cuda = cuda.Device(device).make_context()  # current now; popped at the end of __init__
+        try:
+            self.logger = make_logger(trt, verbose)
+            trt.init_libnvinfer_plugins(self.logger, "")
+            self.runtime = trt.Runtime(self.logger)
+            if extra.get("version_compatible"):
+                self.runtime.engine_host_code_allowed = True
+            self.engine = self.runtime.deserialize_cuda_engine(blob)
+            if self.engine is None:
+                raise EdgeEdetError(explain_load_failure(self.logger.errors, path, extra, self.trt_version, rebuild))
+            self.plan = plan_buffers(self._tensor_specs(extra), self.info, path, self._profile_batch(extra))
+            self.max_batch = self.plan.max_batch
+            self.dynamic_batch = self.plan.dynamic_batch
+            self.context = self.engine.create_execution_context()
+            self.stream = cuda.Stream()
+            self.host: Dict[str, np.ndarray] = {}
+            self.device_buffers = {}
+            for spec in [self.plan.input] + self.plan.outputs:
+                self.host[spec.name] = cuda.pagelocked_empty(self.plan.shapes[spec.name], np.dtype(spec.dtype))
+                self.device_buffers[spec.name] = cuda.mem_alloc(max(1, self.plan.nbytes(spec.name)))
+                self.context.set_tensor_address(spec.name, int(self.device_buffers[spec.name]))
+            self._batch = None
+            self._set_batch(self.max_batch)
+            self.graph = None
+            if cuda_graph:
+                if self.dynamic_batch:
+                    raise EdgeEdetError("--cuda-graph needs a static-batch engine (this one has a dynamic batch); "
+                                        "build it without --batch or drop --cuda-graph")
+                self.graph = CudaGraphReplay(self._enqueue_direct, self.stream.handle)
+        except BaseException:
+            self.context_cuda.pop()
+            self.context_cuda.detach()
+            self.context_cuda = None
+            raise
+        self.context_cuda.pop()
+
+    # -- engine introspection --------------------------------------------------------------------
+    def _tensor_specs(self, extra) -> List[TensorSpec]:
+        trt, engine = self.trt, self.engine
+        specs = []
+        for index in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(index)
+            specs.append(TensorSpec(name=name, is_input=engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT,
+                                    shape=tuple(int(d) for d in engine.get_tensor_shape(name)),
+                                    dtype=np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name))
+        return specs
+
+    def _profile_batch(self, extra) -> Optional[tuple]:
+        try:
+            low, opt, high = self.engine.get_tensor_profile_shape("images", 0)
+            return int(low[0]), int(opt[0]), int(high[0])
+        except Exception:  # no profile (static engine), or a TensorRT without the name-based query
+            profile = extra.get("batch_profile")
+            return tuple(profile) if profile else None
+
+    # -- execution (the context must be current: see _current) -----------------------------------
+    def _set_batch(self, batch: int) -> None:
+        if self.plan.dynamic_batch and batch != self._batch:
+            if not self.context.set_input_shape("images", self.plan.shape_at("images", batch)):
+                raise EdgeEdetError(f"TensorRT refused a batch of {batch} for {self.path}")
+        self._batch = batch
+
+    def _enqueue_direct(self) -> None:
+        if not self.context.execute_async_v3(self.stream.handle):
+            raise EdgeEdetError(f"TensorRT could not enqueue {self.path}: {' '.join(self.logger.errors[-1:])}")
+
+    def _enqueue(self) -> None:
+        if self.graph is not None:
+            self.graph.launch()
+        else:
+            self._enqueue_direct()
+
+    class _Current:
+        def __init__(self, backend):
+            self.backend = backend
+
+        def __enter__(self):
+            self.backend._lock.acquire()
+            self.backend.context_cuda.push()
+
+        def __exit__(self, *exc):
+            try:
+                self.backend.context_cuda.pop()
+            finally:
+                self.backend._lock.release()
+
+    def _current(self):
+        """Make this back-end's context current on the calling thread for one call."""
+        return TensorRTBackend._Current(self)
+
+    def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != self.plan.input.shape[1:]:
+            raise EdgeEdetError(f"the engine takes uint8 images {list(self.plan.shape_at('images', 1)[1:])}, "
+                                f"got {images.dtype} {list(images.shape)}")
+        batch = images.shape[0]
+        self.plan.check_batch(batch)
+        cuda = self.cuda
+        with self._current():
+            self._set_batch(batch)
+            host_in = self.host["images"][:batch]
+            np.copyto(host_in, images)
+            cuda.memcpy_htod_async(self.device_buffers["images"], host_in, self.stream)
+            self._enqueue()
+            for name in self.plan.output_names:
+                cuda.memcpy_dtoh_async(self.host[name][:batch], self.device_buffers[name], self.stream)
+            self.stream.synchronize()
+            return {name: self.host[name][:batch].copy() for name in self.plan.output_names}
+
+    def time_gpu(self, batch: int = 1, iterations: int = 100, warmup: int = 10) -> List[float]:
+        """Milliseconds of GPU time per enqueue, measured with CUDA events (no host copies)."""
+        self.plan.check_batch(batch)
+        cuda = self.cuda
+        times = []
+        with self._current():
+            self._set_batch(batch)
+            start, end = cuda.Event(), cuda.Event()
+            for _ in range(max(0, warmup)):
+                self._enqueue()
+            self.stream.synchronize()
+            for _ in range(iterations):
+                start.record(self.stream)
+                self._enqueue()
+                end.record(self.stream)
+                end.synchronize()
+                times.append(end.time_since(start))
+        return times
+
+    def describe(self) -> dict:
+        extra = self.info.extra or {}
+        return {"backend": self.name, "tensorrt": self.trt_version, "engine": os.path.basename(self.path),
+                "gpu": self.gpu.get("name"), "compute_capability": self.gpu.get("compute_capability"),
+                "precision": extra.get("engine_precision", self.info.precision),
+                "layer_precision": extra.get("layer_precision_summary"), "built_with": extra.get("tensorrt_version"),
+                "max_batch": self.max_batch, "dynamic_batch": self.dynamic_batch,
+                "cuda_graph": self.graph is not None}
+
+    def close(self) -> None:
+        if getattr(self, "context_cuda", None) is None:
+            return
+        with self._current():
+            if self.graph is not None:
+                self.graph.close()
+            for buffer in self.device_buffers.values():
+                buffer.free()
+            self.device_buffers, self.host = {}, {}
+            self.context = self.engine = self.runtime = None
+        self.context_cuda.detach()
+        self.context_cuda = None
+
+    def __del__(self):  # best effort; close() is the reliable way
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class CudaGraphReplay:
+    """Capture one TensorRT enqueue into a CUDA graph and replay it (cuda-python's driver API).
+
+    TensorRT's guide: run the enqueue once before capturing (it may do deferred work), and capture
+    only static shapes.  The I/O addresses are fixed at allocation time, so one capture holds.
+    """
+
+    def __init__(self, enqueue, stream_handle: int):
+        try:
+            from cuda.bindings import driver
+        except ImportError:
+            try:
+                from cuda import cuda as driver
+            except ImportError:
+                raise EdgeEdetError("--cuda-graph needs cuda-python: pip install cuda-python") from None
+        self.driver = driver
+        self.stream = driver.CUstream(int(stream_handle))
+        enqueue()  # flush TensorRT's deferred setup outside the capture
+        self._check(driver.cuStreamBeginCapture(self.stream, driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+                    "begin capture")
+        try:
+            enqueue()
+        finally:
+            err, self.graph = driver.cuStreamEndCapture(self.stream)
+        self._check((err,), "end capture")
+        if hasattr(driver, "cuGraphInstantiateWithFlags"):  # CUDA 11.x bindings; 12+ renamed it
+            result = driver.cuGraphInstantiateWithFlags(self.graph, 0)
+        else:
+            result = driver.cuGraphInstantiate(self.graph, 0)
+        self._check(result[:1], "instantiate")
+        self.exec = result[1]
+
+    def _check(self, result, what: str):
+        err = result[0]
+        if int(err) != 0:
+            raise EdgeEdetError(f"CUDA graph {what} failed ({err}); run without --cuda-graph")
+
+    def launch(self) -> None:
+        self._check(self.driver.cuGraphLaunch(self.exec, self.stream), "launch")
+
+    def close(self) -> None:
+        self.driver.cuGraphExecDestroy(self.exec)
+        self.driver.cuGraphDestroy(self.graph)
