@@ -223,11 +223,11 @@ class Pipeline:
             self._errors.append(failures[0])
 
     def summary(self) -> dict:
-        extra = {"model": self.detector.info.model, "input_size": list(self.detector.input_size)}
-        extra.update(self.source.describe())
+        extra = {"model": self.detector.info.model, "input_size": list(self.detector.input_size),
+                 "source": self.source.describe()}
         describe = getattr(getattr(self.detector, "backend", None), "describe", None)
         if describe:
-            extra.update(describe())
+            extra["backend"] = describe()
         reason = self.stop_reason or self.source.ended_reason
         if reason:
             extra["ended"] = reason
@@ -241,7 +241,7 @@ def benchmark_source(detector, source_uri, drop: bool = False, loop: bool = Fals
 
     Keys: frames, dropped, elapsed_s, end_to_end_fps, engine_fps, end_to_end_vs_engine,
     stages {capture, pre, infer, post, render: {count, mean_ms, p50_ms, p99_ms}}, latency, and
-    what was measured (model, source, backend).  Every frame by default (drop=False); overlay
+    what was measured: model, input_size, source {source, kind, live, drop, fps}, backend {...}.  Every frame by default (drop=False); overlay
     drawing is included, as in a real run.
     """
     source = open_source(source_uri, drop=drop, loop=loop, max_frames=max_frames, **source_options)
