@@ -123,7 +123,7 @@ def make_plan(version, facts: GraphFacts, options: BuildOptions) -> BuildPlan:
     plan = BuildPlan(version=str(version), generation=generation, graph_precision=graph,
                      target_precision=wanted, strongly_typed=False,
                      workspace_bytes=int(options.workspace_mib) << 20,
-                     progress_monitor=version.has_progress_monitor)
+                     progress_monitor=version.has_progress_monitor, notes=notes)
 
     if graph != "fp32" and wanted not in (graph, "best"):
         raise EdgeEdetError(f"{name} is already a {graph} graph (its precision is in the graph); for a "
@@ -189,7 +189,6 @@ def make_plan(version, facts: GraphFacts, options: BuildOptions) -> BuildPlan:
     _plan_compatibility(plan, version, facts, options)
     if options.workspace_mib > 1024:
         notes.append(f"workspace {options.workspace_mib} MiB: {LOW_MEMORY_HINT}")
-    plan.notes = notes
     return plan
 
 
