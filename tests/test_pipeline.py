@@ -132,6 +132,33 @@ def test_every_frame_in_order_with_pooled_buffers(video):
     assert not [t for t in threading.enumerate() if t.name in ("pre", "infer", "post", "capture")]
 
 
+class CapturePacedFakeDetector(FakeDetector):
+    """Fake whose 'engine' is slower than capture by construction: each call waits for 3 new frames."""
+
+    def __init__(self):
+        super().__init__()
+        self.source = None
+
+    def infer(self, batch):
+        if self.source is not None:
+            target = self.source.frames_read + 3
+            deadline = time.time() + 10
+            while self.source.frames_read < target and self.source.frames_read < VIDEO_FRAMES and time.time() < deadline:
+                time.sleep(0.002)
+        return super().infer(batch)
+
+
+def test_latest_frame_mode_drops_at_the_source_not_in_queues(video):
+    detector = CapturePacedFakeDetector()
+    sink = RecordingSink()
+    source = open_source(video, drop=True)
+    detector.source = source
+    summary = Pipeline(detector, source, [sink], warmup=0).run()
+    assert len(detector.buffers_seen) <= 2  # one waiting, one in the engine: no queue of stale frames
+    assert summary["dropped"] > 0 and summary["frames"] + summary["dropped"] == VIDEO_FRAMES
+    assert sink.indices == sorted(sink.indices) and len(sink.indices) < VIDEO_FRAMES
+
+
 def test_engine_error_stops_everything_and_finalises_output(video, tmp_path):
     out = str(tmp_path / "out.mp4")
     sink = VideoFileSink(out, fps=30)

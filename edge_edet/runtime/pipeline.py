@@ -49,7 +49,10 @@ class Pipeline:
         self._to_sink: queue.Queue = queue.Queue(maxsize=queue_size)
         self._pool: queue.Queue = queue.Queue()
         batch = detector.batch_size_for(1)
-        for _ in range(queue_size + 2):  # one being filled, queue_size waiting, one in the engine
+        # every frame: one being filled, queue_size waiting, one in the engine.  Latest frame: one
+        # waiting and one in the engine, so a frame never waits for more than one inference.
+        pool_size = 2 if source.drop else queue_size + 2
+        for _ in range(pool_size):
             self._pool.put(np.zeros((batch,) + tuple(detector.input_size) + (3,), np.uint8))
         self._stopping = threading.Event()
         self._abort = threading.Event()
