@@ -3,7 +3,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from edge_edet.bench.eager import eager_checkpoint
@@ -131,8 +130,8 @@ class FakeGpuTimingBackend:
     def __getattr__(self, name):
         return getattr(self._backend, name)
 
-    def time_gpu(self, inputs, iterations, warmup):
-        assert inputs.dtype == np.uint8 and inputs.shape[1:3] == (SIZE, SIZE)
+    def time_gpu(self, batch, iterations, warmup):
+        assert batch == 1 and warmup == 0
         return self.GPU_MS[:iterations]
 
 
@@ -175,3 +174,15 @@ def test_onnx_without_our_metadata_is_one_sentence(tmp_path, capsys):
 def test_missing_images_folder_is_one_sentence(lite0, tmp_path, capsys):
     _fails_with_one_sentence(["bench", "--model", lite0[0], "--images", str(tmp_path / "absent")], capsys,
                              "does not exist")
+
+
+def test_source_runs_end_to_end_through_the_streaming_pipeline(lite0, tmp_path, capsys):
+    report_path = tmp_path / "source.json"
+    code = main(["bench", "--model", lite0[0], "--iterations", "1", "--warmup", "0",
+                 "--source", shared_path("data", "video", "cars_short.mp4"), "--max-frames", "6",
+                 "--output", str(report_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    source = json.loads(report_path.read_text())["source"]
+    assert source["frames"] == 6 and source["end_to_end_fps"] > 0
+    assert "streaming pipeline" in out

@@ -2,8 +2,8 @@
 
 The timed call is `detector.infer(batch)` on an input letterboxed once beforehand: the engine and
 whatever it holds in the graph (pre-processing, decode, NMS), not the host.  A back-end that can
-time itself on the device (`time_gpu(inputs, iterations, warmup)` -> per-iteration milliseconds,
-CUDA events, as the TensorRT back-end offers) is reported separately, like trtexec's "GPU Compute".
+time itself on the device (`time_gpu(batch, iterations, warmup)` -> per-iteration milliseconds,
+CUDA events on its own device buffers, as the TensorRT back-end offers) is reported separately, like trtexec's "GPU Compute".
 """
 from __future__ import annotations
 
@@ -85,6 +85,6 @@ def bench_model(detector, frames: Sequence[np.ndarray], batch: int, iterations: 
     report = {"latency": latency_stats(time_calls(lambda: detector.infer(inputs), iterations, warmup), batch)}
     time_gpu: Optional[Callable] = getattr(detector.backend, "time_gpu", None)
     if time_gpu is not None:
-        gpu_ms = list(time_gpu(inputs, iterations, warmup))
+        gpu_ms = list(time_gpu(batch, iterations, warmup))
         report["gpu_latency"] = latency_stats([ms / 1e3 for ms in gpu_ms], batch)
     return report

@@ -37,6 +37,7 @@ def register(subparsers) -> None:
                         help="with --compare-eager, skip the per-side peak-memory runs")
     parser.add_argument("--source", default=None,
                         help="also run a video file or stream end to end through the streaming pipeline")
+    parser.add_argument("--max-frames", type=positive_int, default=None, help="with --source, stop after N frames")
     parser.add_argument("--output", default=None, help="write the JSON report here")
     parser.set_defaults(func=run)
 
@@ -69,7 +70,7 @@ def run(args) -> int:
         if args.compare_eager:
             report["compare_eager"] = _compare_eager(args, detector, frames, batch)
         if args.source:
-            report["source"] = _bench_source(detector, args.source)
+            report["source"] = _bench_source(detector, args.source, args.max_frames)
         report["peak_rss_mb"] = peak_rss_mb()
     except MemoryError:
         raise EdgeEdetError("ran out of memory; try a smaller --batch") from None
@@ -105,20 +106,12 @@ def _compare_eager(args, detector, frames, batch) -> dict:
     return result
 
 
-def _bench_source(detector, source: str) -> dict:
-    """End to end through the streaming pipeline (edge_edet.runtime.pipeline.benchmark_source)."""
-    import json
+def _bench_source(detector, source: str, max_frames=None) -> dict:
+    """End to end through the streaming pipeline (capture, letterbox, engine, post, overlay)."""
+    from ..runtime.pipeline import benchmark_source
+    from ..runtime.stats import format_summary
 
-    from ..errors import EdgeEdetError
-
-    try:
-        from ..runtime.pipeline import benchmark_source
-    except ImportError as exc:
-        if "pipeline" in str(exc):
-            raise EdgeEdetError("--source needs the streaming pipeline (edge_edet.runtime.pipeline), "
-                                "which this installation lacks") from None
-        raise
-    summary = benchmark_source(detector, source)
-    print(f"end to end through the pipeline ({source}):")
-    print(json.dumps(summary, indent=2, sort_keys=True))
+    summary = benchmark_source(detector, source, max_frames=max_frames)
+    print(f"end to end through the streaming pipeline ({source}):")
+    print(format_summary(summary))
     return summary
