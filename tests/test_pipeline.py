@@ -312,6 +312,16 @@ def test_busy_port(lite0_onnx, video, tmp_path, capsys):
     assert os.listdir(tmp_path) == []
 
 
+def test_folder_of_undecodable_images(lite0_onnx, tmp_path, capsys):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"not an image")
+    code, _, err = run_main(capsys, "--engine", lite0_onnx, "--source", str(folder), "--headless",
+                            "--output", str(tmp_path / "o.mp4"))
+    assert code == 2 and f"source {folder} gave no frames" in err and "skipped 1 of 1 files" in err
+    assert sorted(os.listdir(tmp_path)) == ["bad"]
+
+
 def test_no_model_explains_how_to_make_one(tmp_path, capsys, video):
     code = main(["--source", video, "--headless"], prog="webcam.py", search_dirs=[str(tmp_path)])
     err = capsys.readouterr().err
@@ -338,7 +348,8 @@ runpy.run_path(%r, run_name="__main__")
 """
 
 
-def test_sigterm_stops_cleanly_and_finalises_output(lite0_onnx, video, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_cleanly_and_finalises_output(lite0_onnx, video, tmp_path, signum):
     out, dets = str(tmp_path / "out.mp4"), str(tmp_path / "d.jsonl")
     script = BLOCK_TORCH_AND_RUN % os.path.join(REPO, "demo", "webcam.py")
     proc = subprocess.Popen([sys.executable, "-c", script, "--engine", lite0_onnx, "--source", video, "--loop",
@@ -352,13 +363,13 @@ def test_sigterm_stops_cleanly_and_finalises_output(lite0_onnx, video, tmp_path)
                                                  for n in os.listdir(tmp_path)):
             time.sleep(0.1)
         time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, stderr
-    assert "stopped by SIGTERM" in stderr and "end-to-end FPS" in stdout
+    assert f"stopped by {signal.Signals(signum).name}" in stderr and "end-to-end FPS" in stdout
     count, shape = count_frames(out)
     lines = open(dets).read().splitlines()
     assert count >= 1 and shape == (520, 520, 3) and len(lines) == count

@@ -10,7 +10,8 @@ import pytest
 from conftest import shared_path
 from edge_edet.errors import EdgeEdetError
 from edge_edet.runtime.mjpeg import MjpegServer
-from edge_edet.runtime.sources import (csi_pipeline, iter_frames, open_source, parse_source, redact)
+from edge_edet.runtime.sources import (FrameSource, SourceSpec, csi_pipeline, iter_frames, open_reader, open_source,
+                                       parse_source, redact)
 
 VIDEO_FRAMES = 151
 
@@ -160,7 +161,7 @@ def test_latest_frame_mode_drops_stale_frames(video):
             time.sleep(0.01)
         second = source.get(timeout=10)
         assert first.index == 0 and second.index >= 20
-        assert source.dropped >= second.index - 1 - 0  # every frame in between was replaced unread
+        assert source.dropped >= second.index - 1  # every frame in between was replaced unread
         rest = [f.index for f in source]
     assert rest == sorted(rest)
     assert 2 + len(rest) + source.dropped == VIDEO_FRAMES
@@ -219,3 +220,19 @@ def test_lost_stream_reconnects_then_stops_cleanly():
     assert got[:5] == [(60, 80, 3)] * 5
     assert source.reader.reconnects == 2
     assert "gave up after 2 reconnect attempts" in source.ended_reason
+
+
+def test_camera_that_stops_delivering_ends_cleanly(video):
+    """The camera policy on a device whose frames run out (what an unplugged camera looks like)."""
+    spec = SourceSpec(video, "camera", video, True)  # the clip stands in for the device
+    source = FrameSource(spec, open_reader(spec), drop=False)
+    with source:
+        count = sum(1 for _ in source)
+    assert count == VIDEO_FRAMES
+    assert source.ended_reason == f"camera {video} stopped delivering frames (unplugged?)"
+
+
+def test_file_name_with_glob_characters(tmp_path, video):
+    odd = tmp_path / "clip[1].mp4"
+    os.symlink(video, odd)
+    assert parse_source(str(odd)).kind == "file"

@@ -61,6 +61,10 @@ class Pipeline:
         self.stop_reason = ""
 
     # -- control ----------------------------------------------------------------------------
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def stop(self, reason: str = "") -> None:
         """Graceful: capture ends, frames in flight reach the sinks, then run() returns."""
         if reason and not self.stop_reason:

@@ -125,7 +125,7 @@ class _StopOnSignals:
         self.previous = {}
 
     def _handle(self, signum, _frame):
-        if self.pipeline._stopping.is_set():
+        if self.pipeline.stopping:
             raise KeyboardInterrupt
         self.pipeline.stop(f"stopped by {signal.Signals(signum).name}")
 
@@ -206,6 +206,9 @@ def run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
             summary = pipeline.run()
     finally:
         detector.close()
+    if summary["frames"] == 0 and not pipeline.stop_reason:
+        reason = f": {source.ended_reason}" if source.ended_reason else ""
+        raise EdgeEdetError(f"source {source.spec.shown} gave no frames{reason}")
     summary["peak_rss_mb"] = peak_rss_mb()
     print(format_summary(summary))
     print(f"peak RSS {summary['peak_rss_mb']} MiB")

@@ -107,15 +107,15 @@ def parse_source(uri) -> SourceSpec:
         if not images:
             raise EdgeEdetError(f"folder {text} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         return SourceSpec(text, "images", tuple(images), False)
+    if os.path.isfile(text):  # before globbing: 'clip[1].mp4' is a file name, not a pattern
+        if text.lower().endswith(IMAGE_EXTENSIONS):
+            return SourceSpec(text, "images", (text,), False)
+        return SourceSpec(text, "file", text, False)
     if glob.has_magic(text):
         images = sorted(p for p in glob.glob(text, recursive=True) if os.path.isfile(p))
         if not images:
             raise EdgeEdetError(f"no files match {text}")
         return SourceSpec(text, "images", tuple(images), False)
-    if os.path.isfile(text):
-        if text.lower().endswith(IMAGE_EXTENSIONS):
-            return SourceSpec(text, "images", (text,), False)
-        return SourceSpec(text, "file", text, False)
     if "!" in text:
         raise EdgeEdetError(f"GStreamer pipeline '{text}' must end in an appsink, e.g. "
                             f"'... ! videoconvert ! video/x-raw,format=BGR ! appsink drop=1'")
