@@ -219,3 +219,35 @@ def test_labels_map_by_name_for_both_coco_conventions():
     rows = detections_to_coco(7, [[0, 0, 10, 20]], [0.5], [by_name["toothbrush"] - 1], mapping90)
     assert rows == [{"image_id": 7, "category_id": by_name["toothbrush"], "bbox": [0.0, 0.0, 10.0, 20.0],
                      "score": 0.5}]
+
+
+# -- an exported model, end to end on the real coco80_val ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lite0_onnx(tmp_path_factory):
+    """Random-weight lite0 at 256 with the evaluation threshold (AP is ~0; the run is what is tested)."""
+    import edge_edet
+    from edge_edet.export import export_onnx
+
+    path = str(tmp_path_factory.mktemp("eval") / "lite0.onnx")
+    export_onnx(edge_edet.create_model("lite0", input_size=256), path, score_threshold=0.001, weights="random",
+                log=lambda *_: None)
+    return path
+
+
+def test_coco80_val_runs_end_to_end(lite0_onnx, tmp_path, capsys):
+    report_path = tmp_path / "report.json"
+    code = main(["eval", "--model", lite0_onnx, "--images", shared_path("data", "coco80_val", "images"),
+                 "--annotations", shared_path("data", "coco80_val", "annotations.json"),
+                 "--output", str(report_path), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    report = json.loads(report_path.read_text())
+    assert report["images"] == {"requested": 80, "evaluated": 80, "skipped": 0}
+    assert report["categories"]["evaluated"] == 80  # 90-id labels with 'N/A' gaps, matched by name
+    assert report["model_info"]["model"] == "lite0" and report["model_info"]["score_threshold"] == 0.001
+    for name in AP_FIELDS:
+        assert 0.0 <= report["metrics"][name] <= 1.0
+    assert report["detections"] > 0 and report["warnings"] == []
+    assert "score threshold" not in err
