@@ -489,3 +489,34 @@ def test_real_fp16_build_proves_its_precision(tmp_path):
                                        workspace_mib=512), log=print)
     assert isinstance(result, BuildResult) and result.layer_counts["fp16"] > 0
     assert read_sidecar(result.engine).extra["tensorrt_version"] == trt.__version__
+
+
+# -- a real exported graph (lite0, random weights, 256 px) through the whole pre-build path -----------
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    pytest.importorskip("torch", reason="exporting needs torch")
+    export = pytest.importorskip("edge_edet.export", reason="the exporter is not in this checkout yet")
+    import edge_edet
+
+    path = str(tmp_path_factory.mktemp("export") / "lite0.onnx")
+    export.export_onnx(edge_edet.create_model("lite0", input_size=256), path, log=lambda *a: None)
+    return path
+
+
+def test_real_export_dispatch_and_trt11_fp16_conversion(exported, tmp_path):
+    from edge_edet.engine.builder import convert_to_fp16
+
+    facts = preflight(BuildOptions(onnx=exported, engine=str(tmp_path / "lite0.trt")))
+    assert facts.precision == "fp32" and facts.input_shape == (1, 256, 256, 3) and not facts.plugins
+    assert facts.output_names == ["num_detections", "detection_boxes", "detection_scores", "detection_classes"]
+    assert plan_for("8.5.2", facts, tmp_path, precision="fp16").builder_flags == ["FP16"]
+    assert plan_for("10.3.0", facts, tmp_path, precision="fp16").builder_flags == ["FP16"]
+    plan = plan_for("11.4.1", facts, tmp_path, precision="fp16")
+    assert plan.convert_fp16 and plan.builder_flags == []
+    converted = convert_to_fp16(exported, str(tmp_path / "lite0.trt"), log=lambda s: None)
+    assert converted == str(tmp_path / "lite0_fp16.onnx")
+    fp16 = inspect_onnx(converted)
+    assert fp16.precision == "fp16" and fp16.info.labels == facts.info.labels
+    again = plan_for("11.4.1", fp16, tmp_path)  # the converted graph builds as it is
+    assert not again.convert_fp16 and again.target_precision == "fp16"
+    assert plan_for("10.3.0", fp16, tmp_path).network_flags == ["STRONGLY_TYPED"]

@@ -223,8 +223,11 @@ def configure(trt, builder, network, plan: BuildPlan, options: BuildOptions, log
     config.set_timing_cache(timing_cache, False)
     if plan.progress_monitor:
         monitor = make_progress_monitor(trt, log)
-        config.progress_monitor = monitor
-        keepalive.append(monitor)
+        try:
+            config.progress_monitor = monitor
+            keepalive.append(monitor)
+        except (AttributeError, TypeError):  # progress display only: fall back to the heartbeat
+            plan.progress_monitor = False
     return config, keepalive
 
 
@@ -252,7 +255,10 @@ def convert_to_fp16(onnx_path: str, engine_path: str, log) -> str:
     except ImportError:
         raise EdgeEdetError("FP16 conversion (edge_edet.precision.fp16) is not available in this install; "
                             "convert on a workstation with `edge-edet convert` and build the FP16 ONNX") from None
-    target = os.path.splitext(engine_path)[0] + "_fp16.onnx"
+    stem = os.path.splitext(os.path.basename(onnx_path))[0]
+    target = os.path.join(os.path.dirname(os.path.abspath(engine_path)), stem + "_fp16.onnx")
+    if os.path.abspath(target) == os.path.abspath(onnx_path):
+        target = os.path.join(os.path.dirname(target), stem + "_fp16_converted.onnx")
     written = convert(onnx_path, target) or target
     log(f"converted {onnx_path} to mixed-precision FP16: {written}")
     return written
