@@ -151,7 +151,7 @@ class CapturePacedFakeDetector(FakeDetector):
 def test_latest_frame_mode_drops_at_the_source_not_in_queues(video):
     detector = CapturePacedFakeDetector()
     sink = RecordingSink()
-    source = open_source(video, drop=True)
+    source = open_source(video, drop=True, realtime=False)
     detector.source = source
     summary = Pipeline(detector, source, [sink], warmup=0).run()
     assert len(detector.buffers_seen) <= 2  # one waiting, one in the engine: no queue of stale frames

@@ -154,7 +154,7 @@ def test_file_defaults_to_every_frame(video):
 
 def test_latest_frame_mode_drops_stale_frames(video):
     """Hold the consumer until the capture thread has read 20 more frames: only the newest survives."""
-    with open_source(video, drop=True) as source:
+    with open_source(video, drop=True, realtime=False) as source:
         first = source.get(timeout=10)
         deadline = time.time() + 30
         while source.frames_read < 21 and time.time() < deadline:
@@ -236,3 +236,15 @@ def test_file_name_with_glob_characters(tmp_path, video):
     odd = tmp_path / "clip[1].mp4"
     os.symlink(video, odd)
     assert parse_source(str(odd)).kind == "file"
+
+
+def test_dropping_on_a_file_plays_it_at_its_frame_rate(video):
+    """--drop on a file acts like a camera delivering the clip: media time never runs ahead of the clock."""
+    with open_source(video, drop=True, max_frames=12) as source:
+        assert source.realtime
+        start = time.perf_counter()
+        frames = list(source)
+        elapsed = time.perf_counter() - start
+    assert frames[-1].index == 11 and elapsed >= frames[-1].timestamp
+    with open_source(video) as source:
+        assert not source.realtime

@@ -354,8 +354,10 @@ class _FifoSlot:
 class FrameSource:
     """A reader on its own capture thread, started by the first get() / iteration."""
 
-    def __init__(self, spec: SourceSpec, reader, drop: bool, queue_size: int = 4, max_frames: Optional[int] = None):
+    def __init__(self, spec: SourceSpec, reader, drop: bool, queue_size: int = 4, max_frames: Optional[int] = None,
+                 realtime: bool = False):
         self.spec, self.reader, self.drop = spec, reader, bool(drop)
+        self.realtime = bool(realtime) and bool(getattr(reader, "fps", 0))
         self.live = spec.live
         self.fps = getattr(reader, "fps", 0.0)
         self.max_frames = max_frames
@@ -396,6 +398,10 @@ class FrameSource:
             while not self._stop.is_set():
                 if self.max_frames is not None and index >= self.max_frames:
                     break
+                if self.realtime:  # deliver a file at its own frame rate, as a camera would
+                    wait = started + index / self.fps - time.perf_counter()
+                    if wait > 0 and self._stop.wait(wait):
+                        break
                 t0 = time.perf_counter()
                 image = self.reader.read(self._stop)
                 t1 = time.perf_counter()
@@ -454,18 +460,23 @@ class FrameSource:
 
 
 def open_source(uri, drop: Optional[bool] = None, loop: bool = False, reconnect: int = 5, backoff: float = 0.5,
-                queue_size: int = 4, max_frames: Optional[int] = None) -> FrameSource:
+                queue_size: int = 4, max_frames: Optional[int] = None, realtime: Optional[bool] = None) -> FrameSource:
     """Open a source now (so a bad one fails before anything starts); capture begins on first read.
 
     drop: None picks latest-frame for live sources and every-frame for files and folders.
+    realtime: read a video file at its own frame rate; None means "when dropping", so `--drop` on
+    a file behaves like a camera delivering that clip, instead of dropping at decoding speed.
     reconnect / backoff: network streams retry `reconnect` times, waiting backoff * 2**k seconds.
     """
     spec = parse_source(uri)
     if loop and spec.live:
         raise EdgeEdetError(f"--loop replays files and folders; {spec.shown} is a live source")
     reader = open_reader(spec, loop=loop, reconnect=reconnect, backoff=backoff)
-    return FrameSource(spec, reader, spec.live if drop is None else drop, queue_size=queue_size,
-                       max_frames=max_frames)
+    drop = spec.live if drop is None else drop
+    if realtime is None:
+        realtime = drop and spec.kind == "file"
+    return FrameSource(spec, reader, drop, queue_size=queue_size, max_frames=max_frames,
+                       realtime=realtime and spec.kind == "file")
 
 
 def iter_frames(uri, limit: Optional[int] = None) -> Iterator[np.ndarray]:
