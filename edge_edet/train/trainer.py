@@ -1,0 +1,362 @@
+"""The training loop: data, model, AdamW with warm-up + cosine, gradient clipping, EMA, per-epoch COCO AP
+on the validation set (the eval module's scoring), `best.pth`/`last.pth`, CSV log, resume.
+
+BatchNorm at small batch sizes: the backbone's BatchNorm layers keep their ImageNet statistics
+(held in eval mode; their scale and shift still learn), while the freshly initialised BiFPN and
+head BatchNorms train normally.  Optionally the stem and first stages are frozen outright
+(`freeze_stages`): they run at the highest resolutions, so skipping their backward saves CPU time.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ..anchors import generate_anchors
+from ..config import get_config
+from ..errors import EdgeEdetError
+from ..eval.coco import STAT_NAMES, detections_to_coco, evaluate, label_to_category, load_coco
+from ..model import create_model, flatten_outputs
+from ..model.reference import reference_detect
+from .checkpoint import load_run_checkpoint, save_atomic
+from .dataset import DetectionDataset, category_labels, read_coco
+from .ema import ModelEma
+from .loss import detection_loss
+from .schedule import warmup_cosine
+
+LOG_FIELDS = ("epoch", "train_loss", "cls_loss", "box_loss", "lr", "AP", "AP50", "AP75", "seconds")
+
+
+@dataclass
+class TrainOptions:
+    model: str
+    train_images: str
+    train_annotations: str
+    val_images: str
+    val_annotations: str
+    output: str
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: float = 1.0
+    input_size: Optional[str] = None
+    init: str = "imagenet"
+    resume: bool = False
+    workers: int = 1
+    device: str = "cpu"
+    threads: Optional[int] = None
+    ema_decay: float = 0.999
+    clip_grad: float = 10.0
+    scale_min: float = 0.1
+    scale_max: float = 2.0
+    freeze_stages: int = 0
+    freeze_backbone_bn: bool = True
+    classes: Optional[List[str]] = None
+    eval_batch_size: int = 16
+    eval_every: int = 1
+    max_steps_per_epoch: Optional[int] = None  # for smoke runs
+    seed: int = 0
+    progress: bool = True
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise EdgeEdetError("--device cuda was asked for but PyTorch sees no CUDA device; use --device cpu")
+    if name not in ("cpu", "cuda"):
+        raise EdgeEdetError(f"--device must be cpu or cuda, not {name}")
+    return torch.device(name)
+
+
+def build_model(options: TrainOptions, num_classes: int):
+    """A detector for `num_classes` with the initialisation asked for (imagenet, coco, a path or none)."""
+    init = options.init
+    if init in ("imagenet", "none", ""):
+        return create_model(options.model, num_classes=num_classes, input_size=options.input_size,
+                            pretrained_backbone="imagenet" if init == "imagenet" else None)
+    if init == "coco" or not os.path.isfile(init):
+        if init != "coco":
+            raise EdgeEdetError(f"--init must be imagenet, coco, none or an existing weights file, not {init}")
+        return create_model(options.model, num_classes=num_classes, input_size=options.input_size, checkpoint="coco")
+    from ..model.weights import read_state_file
+
+    if any(k.startswith("_blocks.") or k.startswith("blocks.") for k in read_state_file(init)):
+        return create_model(options.model, num_classes=num_classes, input_size=options.input_size,
+                            pretrained_backbone=init)  # an ImageNet backbone file
+    return create_model(options.model, num_classes=num_classes, input_size=options.input_size, checkpoint=init)
+
+
+def freeze(model, stages: int, backbone_bn: bool) -> None:
+    """Stop gradients into the stem and the first `stages` backbone stages."""
+    if stages > 0:
+        backbone = model.backbone
+        for module in [backbone.conv_stem, backbone.bn1] + list(backbone.blocks[:stages]):
+            for param in module.parameters():
+                param.requires_grad_(False)
+
+
+def set_train_mode(model, backbone_bn_frozen: bool) -> None:
+    model.train()
+    if backbone_bn_frozen:
+        for module in model.backbone.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
+def make_optimizer(model, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on biases, BatchNorm and fusion weights (1-D tensors)."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim <= 1 else decay).append(param)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+
+
+def _loader(dataset, batch_size: int, shuffle: bool, workers: int, seed: int, drop_last: bool):
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+                                       drop_last=drop_last, generator=generator,
+                                       persistent_workers=False)
+
+
+@torch.no_grad()
+def evaluate_model(model, dataset: DetectionDataset, coco, labels: Sequence[str], batch_size: int = 16,
+                   workers: int = 0, device=torch.device("cpu"), score_threshold: float = 0.001,
+                   progress: bool = False) -> dict:
+    """COCO stats of `model` on `dataset` (eval transform) via the reference post-processing and the
+    eval module's pycocotools scoring; boxes are mapped back to the original image pixels."""
+    class_to_category = label_to_category(labels, coco)
+    if not class_to_category:
+        raise EdgeEdetError("none of the model's classes (" + ", ".join(labels) + ") appear in the validation "
+                            "annotations' categories")
+    model.eval()
+    rows, image_ids = [], []
+    loader = _loader(dataset, batch_size, False, workers, 0, False)
+    for images, ids, scales in _progress(loader, "eval", progress):
+        results = reference_detect(model, images.to(device).float(), pre_nms_top_k=1000,
+                                   score_threshold=score_threshold)
+        for (boxes, scores, classes), image_id, scale in zip(results, ids.tolist(), scales.tolist()):
+            rows.extend(detections_to_coco(image_id, boxes / scale, scores, classes, class_to_category))
+            image_ids.append(image_id)
+    return evaluate(coco, rows, image_ids)
+
+
+def _progress(iterable, desc: str, enabled: bool, total: Optional[int] = None):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True,
+                mininterval=0.5 if sys.stderr.isatty() else 30.0)
+
+
+def _warn(message: Optional[str]) -> None:
+    if message:
+        print(f"edge-edet: warning: {message}", file=sys.stderr, flush=True)
+
+
+class CsvLog:
+    """One row per epoch; rewritten atomically so an interrupted run never leaves a torn file."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.rows = []
+        if os.path.isfile(path):
+            with open(path, newline="", encoding="utf-8") as handle:
+                self.rows = list(csv.DictReader(handle))
+
+    def keep_until(self, epoch: int) -> None:
+        self.rows = [row for row in self.rows if int(row["epoch"]) <= epoch]
+
+    def append(self, row: dict) -> None:
+        self.rows.append({k: row.get(k, "") for k in LOG_FIELDS})
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        os.replace(tmp, self.path)
+
+
+class Trainer:
+    """Holds everything a run needs; `fit()` trains, evaluates, checkpoints and logs."""
+
+    def __init__(self, options: TrainOptions):
+        self.options = options
+        if options.epochs < 1:
+            raise EdgeEdetError(f"--epochs must be at least 1, got {options.epochs}")
+        if options.batch_size < 1:
+            raise EdgeEdetError(f"--batch-size must be at least 1, got {options.batch_size}")
+        if not (0 < options.scale_min <= options.scale_max):
+            raise EdgeEdetError("scale jitter needs 0 < scale-min <= scale-max")
+        self.device = resolve_device(options.device)
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        torch.manual_seed(options.seed)
+        self.last_path = os.path.join(options.output, "last.pth")
+        self.best_path = os.path.join(options.output, "best.pth")
+        self._check_output()
+        self.labels = self._labels()
+        self.cfg = get_config(options.model, num_classes=len(self.labels), input_size=options.input_size)
+        anchors = generate_anchors(self.cfg)
+        train_records, report = read_coco(options.train_annotations, options.train_images, self.labels)
+        _warn(report.summary())
+        val_records, val_report = read_coco(options.val_annotations, options.val_images, self.labels)
+        _warn(val_report.summary())
+        self.val_coco = load_coco(options.val_annotations)
+        self.train_set = DetectionDataset(train_records, self.cfg, anchors, train=True,
+                                          scale_range=(options.scale_min, options.scale_max), seed=options.seed)
+        self.val_set = DetectionDataset(val_records, self.cfg, anchors, train=False)
+        self.steps_per_epoch = len(self.train_set) // options.batch_size or 1
+        if options.max_steps_per_epoch:
+            self.steps_per_epoch = min(self.steps_per_epoch, options.max_steps_per_epoch)
+        self.total_steps = self.steps_per_epoch * options.epochs
+        self.warmup_steps = int(round(options.warmup_epochs * self.steps_per_epoch))
+        self.model = build_model(options, len(self.labels)).to(self.device)
+        freeze(self.model, options.freeze_stages, options.freeze_backbone_bn)
+        self.optimizer = make_optimizer(self.model, options.lr, options.weight_decay)
+        self.ema = ModelEma(self.model, options.ema_decay)
+        self.start_epoch = 0
+        self.step = 0
+        self.best_ap = -1.0
+        self.log = CsvLog(os.path.join(options.output, "log.csv"))
+        if options.resume:
+            self._resume()
+        else:
+            self.log.rows = []
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _check_output(self) -> None:
+        options = self.options
+        if os.path.isfile(options.output):
+            raise EdgeEdetError(f"--output {options.output} is a file; give a folder for the run")
+        if not options.resume and os.path.isfile(self.last_path):
+            raise EdgeEdetError(f"{options.output} already holds a run; pass --resume to continue it "
+                                "or choose another --output")
+        if options.resume and not os.path.isfile(self.last_path):
+            raise EdgeEdetError(f"there is nothing to resume in {options.output} (no last.pth); "
+                                "start the run without --resume")
+        os.makedirs(options.output, exist_ok=True)
+
+    def _labels(self) -> List[str]:
+        available = category_labels(self.options.train_annotations)
+        if not self.options.classes:
+            return available
+        from ..eval.coco import normalise_name
+
+        known = {normalise_name(n) for n in available}
+        unknown = [c for c in self.options.classes if normalise_name(c) not in known]
+        if unknown:
+            raise EdgeEdetError(f"--classes {', '.join(unknown)} not in {self.options.train_annotations} "
+                                f"(it has: {', '.join(available)})")
+        return list(self.options.classes)
+
+    def _resume(self) -> None:
+        state = load_run_checkpoint(self.last_path)
+        if state.get("model_name") != self.cfg.name or list(state.get("labels", [])) != self.labels:
+            raise EdgeEdetError(f"cannot resume: {self.last_path} trained {state.get('model_name')} on "
+                                f"{state.get('labels')}, not {self.cfg.name} on {self.labels}")
+        self.model.load_state_dict(state["model"])
+        self.ema.module.load_state_dict(state["state_dict_ema"])
+        self.ema.updates = int(state["ema_updates"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.start_epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.best_ap = float(state["best_ap"])
+        torch.set_rng_state(state["torch_rng"])
+        self.log.keep_until(self.start_epoch)
+
+    def checkpoint_state(self, epoch: int) -> dict:
+        return {"model": self.model.state_dict(), "state_dict_ema": self.ema.module.state_dict(),
+                "ema_updates": self.ema.updates, "optimizer": self.optimizer.state_dict(), "epoch": epoch,
+                "step": self.step, "best_ap": self.best_ap, "labels": list(self.labels),
+                "model_name": self.cfg.name, "input_size": list(self.cfg.input_size),
+                "options": {k: v for k, v in asdict(self.options).items()}, "torch_rng": torch.get_rng_state()}
+
+    # -- loop ----------------------------------------------------------------------------------
+    def set_lr(self) -> float:
+        factor = warmup_cosine(self.step, self.total_steps, self.warmup_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.options.lr * factor
+        return self.options.lr * factor
+
+    def train_step(self, images, cls_targets, box_targets) -> dict:
+        lr = self.set_lr()
+        cls_out, box_out = self.model(images.to(self.device))
+        cls, box = flatten_outputs(cls_out, box_out, self.cfg.num_classes)
+        losses = detection_loss(cls, box, cls_targets.to(self.device), box_targets.to(self.device))
+        if not torch.isfinite(losses["loss"]):
+            raise EdgeEdetError(f"the loss became {losses['loss'].item()} at step {self.step}; "
+                                "lower --lr or check the annotations")
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        if self.options.clip_grad:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.options.clip_grad)
+        self.optimizer.step()
+        self.ema.update(self.model)
+        self.step += 1
+        return {k: float(v.detach()) for k, v in losses.items()} | {"lr": lr}
+
+    def train_epoch(self, epoch: int) -> dict:
+        options = self.options
+        set_train_mode(self.model, options.freeze_backbone_bn)
+        self.train_set.epoch = epoch
+        loader = _loader(self.train_set, options.batch_size, True, options.workers, options.seed + epoch, True)
+        sums = {"loss": 0.0, "cls_loss": 0.0, "box_loss": 0.0}
+        count = 0
+        bar = _progress(loader, f"epoch {epoch + 1}/{options.epochs}", options.progress, self.steps_per_epoch)
+        for images, cls_targets, box_targets in bar:
+            if count >= self.steps_per_epoch:
+                break
+            result = self.train_step(images, cls_targets, box_targets)
+            for key in sums:
+                sums[key] += result[key]
+            count += 1
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{sums['loss'] / count:.4f}", lr=f"{result['lr']:.2e}")
+        return {key: value / max(count, 1) for key, value in sums.items()} | {"lr": self.set_lr()}
+
+    def evaluate(self) -> dict:
+        return evaluate_model(self.ema.module, self.val_set, self.val_coco, self.labels,
+                              self.options.eval_batch_size, self.options.workers, self.device,
+                              progress=self.options.progress)
+
+    def fit(self) -> dict:
+        options = self.options
+        with open(os.path.join(options.output, "labels.txt"), "w", encoding="utf-8") as handle:
+            handle.write("\n".join(self.labels) + "\n")
+        stats = {}
+        for epoch in range(self.start_epoch, options.epochs):
+            started = time.time()
+            train = self.train_epoch(epoch)
+            last_epoch = epoch + 1 == options.epochs
+            stats = {name: float("nan") for name in STAT_NAMES}
+            if (epoch + 1) % options.eval_every == 0 or last_epoch:
+                stats = self.evaluate()
+            seconds = time.time() - started
+            improved = not math.isnan(stats["AP"]) and stats["AP"] > self.best_ap
+            if improved:
+                self.best_ap = stats["AP"]
+            state = self.checkpoint_state(epoch + 1)
+            state["stats"] = {k: float(v) for k, v in stats.items()}
+            save_atomic(state, self.last_path)
+            if improved:
+                save_atomic(state, self.best_path)
+            self.log.append({"epoch": epoch + 1, "train_loss": f"{train['loss']:.5f}",
+                             "cls_loss": f"{train['cls_loss']:.5f}", "box_loss": f"{train['box_loss']:.6f}",
+                             "lr": f"{train['lr']:.3e}", "AP": f"{stats['AP']:.4f}", "AP50": f"{stats['AP50']:.4f}",
+                             "AP75": f"{stats['AP75']:.4f}", "seconds": f"{seconds:.0f}"})
+            print(f"epoch {epoch + 1}/{options.epochs}: loss {train['loss']:.4f} (cls {train['cls_loss']:.4f}, "
+                  f"box {train['box_loss']:.5f}) AP {stats['AP']:.4f} AP50 {stats['AP50']:.4f} "
+                  f"[{seconds:.0f} s]{' best' if improved else ''}", flush=True)
+        return stats
