@@ -235,10 +235,13 @@ def test_live_source_lost_mid_run_stops_cleanly(lite0_onnx, tmp_path, capsys):
     server = MjpegServer("127.0.0.1", 0)
     gone = threading.Event()
 
-    def camera():
-        for value in range(40):
-            server.publish(np.full((90, 120, 3), value * 5, np.uint8))
-            time.sleep(0.03)
+    def camera():  # streams until the run has received 20 frames (however long loading took), then dies
+        value = 0
+        deadline = time.time() + 120
+        while server.frames_sent < 20 and time.time() < deadline:
+            server.publish(np.full((90, 120, 3), value % 250, np.uint8))
+            value += 1
+            time.sleep(0.02)
         server.close()
         gone.set()
 

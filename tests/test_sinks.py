@@ -171,6 +171,7 @@ def test_mjpeg_pages_and_stream():
             server.publish(np.full((48, 64, 3), value * 10, np.uint8))
         conn.close()
         assert parts[0].shape == (48, 64, 3) and abs(int(parts[1].mean()) - 100) < 5
+        assert server.frames_sent >= 2
     finally:
         server.close()
 

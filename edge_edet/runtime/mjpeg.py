@@ -54,6 +54,7 @@ class _FrameBoard:
         self.closed = False
         self._jpeg: Optional[bytes] = None
         self._jpeg_seq = -1
+        self.frames_sent = 0  # stream parts written, all clients together
 
     def publish(self, frame: np.ndarray) -> None:
         with self.cond:
@@ -136,6 +137,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
                 self.wfile.write(b"\r\n")
                 self.wfile.flush()
+                with self.board.cond:
+                    self.board.frames_sent += 1
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             pass  # the viewer went away
         self.close_connection = True
@@ -175,6 +178,11 @@ class MjpegServer:
 
     def publish(self, frame: np.ndarray) -> None:
         self.board.publish(frame)
+
+    @property
+    def frames_sent(self) -> int:
+        """Stream parts sent so far, to all viewers together."""
+        return self.board.frames_sent
 
     def close(self) -> None:
         self.board.close()
