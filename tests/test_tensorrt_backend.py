@@ -12,8 +12,8 @@ from edge_edet.errors import EdgeEdetError
 from edge_edet.metadata import DeployInfo, MetadataError, write_sidecar
 from edge_edet.runtime import Detector
 from edge_edet.runtime.backends import open_backend
-from edge_edet.runtime.backends.tensorrt_backend import (engine_mismatch, explain_load_failure, major_minor,
-                                                         rebuild_hint)
+from edge_edet.runtime.backends.tensorrt_backend import (engine_mismatch, explain_load_failure, rebuild_hint,
+                                                         version_triple)
 from edge_edet.runtime.buffer_plan import TensorSpec, plan_buffers
 
 
@@ -79,15 +79,18 @@ REBUILD = rebuild_hint("d0.trt", {"source_onnx": "d0.onnx"})
 
 def test_rebuild_hint_names_the_command():
     assert REBUILD == "rebuild it here with `edge-edet build --onnx d0.onnx --engine d0.trt`"
-    assert major_minor("10.3.0.26") == (10, 3) and major_minor("junk") == (-1, -1)
+    assert version_triple("10.3.0.26") == (10, 3, 0) and version_triple("8.5") == (8, 5, 0)
+    assert version_triple("junk") == (-1, -1, -1)
 
 
 def test_engine_from_another_tensorrt_or_gpu_is_named_before_loading():
     extra = {"tensorrt_version": "10.3.0", "compute_capability": "8.7", "gpu_name": "Orin"}
     message = engine_mismatch(extra, "8.5.2.2", {"compute_capability": "8.7"}, "d0.trt", REBUILD)
     assert "TensorRT 10.3.0" in message and "8.5.2.2" in message and "edge-edet build" in message
-    assert engine_mismatch(extra, "10.3.1", {"compute_capability": "8.7"}, "d0.trt", REBUILD) is None
+    assert engine_mismatch(extra, "10.3.0.30", {"compute_capability": "8.7"}, "d0.trt", REBUILD) is None
+    assert "10.3.1" in engine_mismatch(extra, "10.3.1", {}, "d0.trt", REBUILD)  # patch releases differ too
     assert engine_mismatch(dict(extra, version_compatible=True), "10.7.0", {}, "d0.trt", REBUILD) is None
+    assert engine_mismatch(dict(extra, version_compatible=True), "8.6.1", {}, "d0.trt", REBUILD)  # only forward
     message = engine_mismatch(extra, "10.3.0", {"name": "Xavier", "compute_capability": "7.2"}, "d0.trt", REBUILD)
     assert "Orin (compute 8.7)" in message and "Xavier (compute 7.2)" in message
     assert engine_mismatch(dict(extra, hardware_compatible=True), "10.3.0", {"compute_capability": "8.6"},

@@ -85,5 +85,4 @@ def run(args) -> int:
             print(f"  {row['precision']:>5}  {row['type']:<24} {row['name']}")
     print(f"engine: {result.engine}  precision: {result.precision}  build: {result.build_seconds:.0f} s  "
           f"size: {result.engine_bytes / 2**20:.1f} MiB")
-    print(f"layers: {result.summary}")
     return 0

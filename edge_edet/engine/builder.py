@@ -325,7 +325,7 @@ def build_engine(options: BuildOptions, log: Callable[[str], None] = print) -> B
     precision = lowest_precision(counts) or plan.target_precision
 
     atomic_write_bytes(options.engine, serialized)
-    info = _sidecar_info(facts, plan, options, onnx_path, version, precision, counts, summary, seconds)
+    info = _sidecar_info(facts, plan, options, onnx_path, trt.__version__, precision, counts, summary, seconds)
     sidecar = write_sidecar(options.engine, info)
     size = os.path.getsize(options.engine)
     log(f"wrote {options.engine} ({size / 2**20:.1f} MiB, {seconds:.0f} s) and {sidecar}")

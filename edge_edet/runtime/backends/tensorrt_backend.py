@@ -53,23 +53,26 @@ PYCUDA_HINT = ("pip install pycuda (on a Jetson: `sudo apt install python3-dev` 
 
 
 # -- pure helpers (tested without TensorRT) -------------------------------------------------------
-def major_minor(version: str) -> tuple:
-    parts = str(version).split(".")
+def version_triple(version: str) -> tuple:
+    """'10.3.0.26' -> (10, 3, 0): engines are tied to major.minor.patch (the build number may differ)."""
+    parts = (str(version).split(".") + ["0", "0"])[:3]
     try:
-        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+        return tuple(int(p) for p in parts)
     except ValueError:
-        return (-1, -1)
+        return (-1, -1, -1)
 
 
 def engine_mismatch(extra: dict, trt_version: Optional[str], gpu: dict, engine: str, rebuild: str) -> Optional[str]:
     """A sentence if the sidecar says this engine was built for another TensorRT or GPU, else None.
 
-    TensorRT engines load only on the TensorRT version (major.minor, unless built version-compatible)
-    and the GPU model (compute capability, unless hardware-compatible) they were built with.
+    TensorRT engines load only on the TensorRT version that built them (unless built
+    version-compatible, which later versions can load) and on the GPU model (compute capability,
+    unless hardware-compatible) they were built for.
     """
     built_trt = extra.get("tensorrt_version")
-    if built_trt and trt_version and not extra.get("version_compatible"):
-        if major_minor(built_trt) != major_minor(trt_version):
+    if built_trt and trt_version:
+        built, here = version_triple(built_trt), version_triple(trt_version)
+        if built != here and not (extra.get("version_compatible") and here > built):
             return (f"engine {engine} was built by TensorRT {built_trt} but this machine has TensorRT "
                     f"{trt_version}; engines only load on the version that built them: {rebuild}")
     built_cc = extra.get("compute_capability")
