@@ -46,9 +46,10 @@ def test_jetson_report():
 
 
 def test_versions_without_dla_and_unusable_drivers_are_reported():
-    lines = report_lines({"tensorrt": "10.8.0", "gpu": {"error": "pycuda: cuInit failed: no CUDA-capable device"},
+    lines = report_lines({"tensorrt": "10.8.0", "efficient_nms": False, "gpu": {"error": "pycuda: cuInit failed: no CUDA-capable device"},
                           "opencv": {"version": "5.0.0", "GStreamer": False}})
     assert "TensorRT     10.8.0 (10.x build path; no DLA in this version)" in lines
+    assert any("EfficientNMS_TRT plugin: no (export with --nms onnx" in line for line in lines)
     assert any("none usable (pycuda: cuInit failed" in line for line in lines)
     assert any("CSI cameras need GStreamer" in line for line in lines)
     assert any("older than 8.5" in line for line in report_lines({"tensorrt": "7.1.3", "gpu": {}}))

@@ -222,6 +222,8 @@ def test_compatibility_flags(graphs, tmp_path):
         plan_for("8.5.2", graphs["fp32"], tmp_path, version_compatible=True)
     with pytest.raises(EdgeEdetError, match="--nms onnx"):
         plan_for("10.3.0", graphs["nms_plugin"], tmp_path, version_compatible=True)
+    assert any("deprecated since TensorRT 10.12" in n for n in plan_for("10.12.0", graphs["nms_plugin"], tmp_path).notes)
+    assert not any("10.12" in n for n in plan_for("10.3.0", graphs["nms_plugin"], tmp_path).notes)
     plan = plan_for("10.3.0", graphs["fp32"], tmp_path, version_compatible=True, hardware_compatible=True)
     assert "VERSION_COMPATIBLE" in plan.builder_flags and plan.hardware_compatibility == "AMPERE_PLUS"
 

@@ -35,6 +35,10 @@ def report_lines(report: dict) -> list:
             lines.append(f"TensorRT     {trt} ({gen} build path; {dla})")
         except Exception as exc:  # an unsupported (too old) TensorRT is a finding, not a crash
             lines.append(f"TensorRT     {trt} ({exc})")
+        nms = report.get("efficient_nms")
+        if nms is not None:
+            lines.append("             EfficientNMS_TRT plugin: " + ("yes" if nms else
+                         "no (export with --nms onnx, the default)"))
     else:
         lines.append(f"TensorRT     not installed: {INSTALL_HINT}")
     gpu = report.get("gpu") or {}

@@ -31,6 +31,22 @@ def tensorrt_version() -> Optional[str]:
     return str(getattr(trt, "__version__", "unknown"))
 
 
+def efficient_nms_available() -> Optional[bool]:
+    """Whether TensorRT's plugin library registers EfficientNMS_TRT here (None without TensorRT)."""
+    try:
+        import tensorrt as trt
+    except ImportError:
+        return None
+    try:
+        from .builder import registered_plugins
+
+        trt.init_libnvinfer_plugins(trt.Logger(trt.Logger.ERROR), "")
+        names = registered_plugins(trt)
+        return None if names is None else "EfficientNMS_TRT" in names
+    except Exception:
+        return None
+
+
 def gpu_info(index: int = 0) -> Dict[str, object]:
     """{'name', 'compute_capability' ('8.7'), 'count', 'source'} from pycuda or cuda-python; {} if neither."""
     try:
@@ -144,6 +160,7 @@ def parse_video_io(build_information: str) -> Dict[str, bool]:
 
 def environment_report() -> Dict[str, object]:
     """Everything `edge-edet doctor` prints, as data."""
-    return {"tensorrt": tensorrt_version(), "gpu": gpu_info(), "pycuda": pycuda_version(),
+    return {"tensorrt": tensorrt_version(), "efficient_nms": efficient_nms_available(), "gpu": gpu_info(),
+            "pycuda": pycuda_version(),
             "jetson": jetson_model(), "l4t": jetpack_release(), "onnxruntime": onnxruntime_providers(),
             "opencv": opencv_video_backends(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}

@@ -184,6 +184,9 @@ def make_plan(version, facts: GraphFacts, options: BuildOptions) -> BuildPlan:
         elif options.calib_cache:
             raise EdgeEdetError(f"--calib-cache is only used for --precision int8 or best, not {wanted}")
 
+    if facts.uses_efficient_nms and version.tuple >= (10, 12, 0):
+        notes.append("the graph uses EfficientNMS_TRT, deprecated since TensorRT 10.12 with no replacement "
+                     "planned; `--nms onnx` exports keep working on every version")
     _plan_profile(plan, facts, options)
     _plan_dla(plan, version, options)
     _plan_compatibility(plan, version, facts, options)
