@@ -133,6 +133,21 @@ def _opencv_has_gstreamer() -> bool:
     return False
 
 
+class _QuietOpenCV:
+    """OpenCV's own warnings while probing back-ends are noise next to our one-sentence error."""
+
+    def __enter__(self):
+        self.logging = getattr(getattr(cv2, "utils", None), "logging", None)
+        if self.logging is not None:
+            self.previous = self.logging.getLogLevel()
+            self.logging.setLogLevel(self.logging.LOG_LEVEL_ERROR)
+        return self
+
+    def __exit__(self, *exc):
+        if self.logging is not None:
+            self.logging.setLogLevel(self.previous)
+
+
 class _ImageReader:
     """Image files in order; files OpenCV cannot decode are skipped and counted."""
 
@@ -209,7 +224,8 @@ class _CaptureReader:
                                 f"(on a Jetson use JetPack's python3-opencv, not the pip wheel)")
         tried = []
         for name, opener in self._attempts():
-            cap = opener()
+            with _QuietOpenCV():
+                cap = opener()
             if cap is not None and cap.isOpened():
                 if spec.live:
                     cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
