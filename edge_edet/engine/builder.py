@@ -274,6 +274,9 @@ def build_engine(options: BuildOptions, log: Callable[[str], None] = print) -> B
         f"[{facts.precision} graph] -> {options.engine} [{plan.target_precision}]")
     for note in plan.notes:
         log(f"  {note}")
+    memory = gpu_info().get("memory_mib")
+    if memory and memory <= 4600 and options.workspace_mib > 256:
+        log(f"  this device has {memory} MiB: if the build is 'Killed', {LOW_MEMORY_HINT}")
 
     onnx_path = options.onnx
     if plan.convert_fp16:
