@@ -30,7 +30,7 @@ from .checkpoint import load_run_checkpoint, save_atomic
 from .dataset import DetectionDataset, category_labels, read_coco
 from .ema import ModelEma
 from .loss import detection_loss
-from .schedule import warmup_cosine
+from .schedule import lr_factor
 
 LOG_FIELDS = ("epoch", "train_loss", "cls_loss", "box_loss", "lr", "AP", "AP50", "AP75", "seconds")
 
@@ -63,6 +63,7 @@ class TrainOptions:
     classes: Optional[List[str]] = None
     eval_batch_size: int = 16
     eval_every: int = 1
+    max_minutes: Optional[float] = None  # wall-clock budget: the cosine follows time, training stops on time
     max_steps_per_epoch: Optional[int] = None  # for smoke runs
     seed: int = 0
     progress: bool = True
@@ -229,6 +230,9 @@ class Trainer:
         self.start_epoch = 0
         self.step = 0
         self.best_ap = -1.0
+        self.elapsed_before = 0.0  # seconds spent in earlier sessions of this run (resume)
+        self.session_start = time.time()
+        self.out_of_time = False
         self.log = CsvLog(os.path.join(options.output, "log.csv"))
         if options.resume:
             self._resume()
@@ -273,19 +277,30 @@ class Trainer:
         self.start_epoch = int(state["epoch"])
         self.step = int(state["step"])
         self.best_ap = float(state["best_ap"])
+        self.elapsed_before = float(state.get("elapsed", 0.0))
         torch.set_rng_state(state["torch_rng"])
         self.log.keep_until(self.start_epoch)
 
     def checkpoint_state(self, epoch: int) -> dict:
         return {"model": self.model.state_dict(), "state_dict_ema": self.ema.module.state_dict(),
                 "ema_updates": self.ema.updates, "optimizer": self.optimizer.state_dict(), "epoch": epoch,
-                "step": self.step, "best_ap": self.best_ap, "labels": list(self.labels),
+                "step": self.step, "best_ap": self.best_ap, "elapsed": self.elapsed(), "labels": list(self.labels),
                 "model_name": self.cfg.name, "input_size": list(self.cfg.input_size),
                 "options": {k: v for k, v in asdict(self.options).items()}, "torch_rng": torch.get_rng_state()}
 
     # -- loop ----------------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.time() - self.session_start
+
+    def progress(self) -> float:
+        """Fraction of the run done: steps, or the wall-clock budget if that runs out first."""
+        fraction = self.step / max(1, self.total_steps)
+        if self.options.max_minutes:
+            fraction = max(fraction, self.elapsed() / (60.0 * self.options.max_minutes))
+        return fraction
+
     def set_lr(self) -> float:
-        factor = warmup_cosine(self.step, self.total_steps, self.warmup_steps)
+        factor = lr_factor(self.step, self.warmup_steps, self.progress())
         for group in self.optimizer.param_groups:
             group["lr"] = self.options.lr * factor
         return self.options.lr * factor
@@ -318,12 +333,15 @@ class Trainer:
         for images, cls_targets, box_targets in bar:
             if count >= self.steps_per_epoch:
                 break
+            if self.options.max_minutes and self.progress() >= 1.0:
+                self.out_of_time = True
+                break
             result = self.train_step(images, cls_targets, box_targets)
             for key in sums:
                 sums[key] += result[key]
             count += 1
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{sums['loss'] / count:.4f}", lr=f"{result['lr']:.2e}")
+                bar.set_postfix(loss=f"{sums['loss'] / count:.4f}", lr=f"{result['lr']:.2e}", refresh=False)
         return {key: value / max(count, 1) for key, value in sums.items()} | {"lr": self.set_lr()}
 
     def evaluate(self) -> dict:
@@ -339,7 +357,7 @@ class Trainer:
         for epoch in range(self.start_epoch, options.epochs):
             started = time.time()
             train = self.train_epoch(epoch)
-            last_epoch = epoch + 1 == options.epochs
+            last_epoch = epoch + 1 == options.epochs or self.out_of_time
             stats = {name: float("nan") for name in STAT_NAMES}
             if (epoch + 1) % options.eval_every == 0 or last_epoch:
                 stats = self.evaluate()
@@ -359,4 +377,7 @@ class Trainer:
             print(f"epoch {epoch + 1}/{options.epochs}: loss {train['loss']:.4f} (cls {train['cls_loss']:.4f}, "
                   f"box {train['box_loss']:.5f}) AP {stats['AP']:.4f} AP50 {stats['AP50']:.4f} "
                   f"[{seconds:.0f} s]{' best' if improved else ''}", flush=True)
+            if self.out_of_time:
+                print(f"stopped after {self.step} steps: the {options.max_minutes:g}-minute budget is spent", flush=True)
+                break
         return stats
