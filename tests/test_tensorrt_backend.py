@@ -3,7 +3,6 @@ and the refusals that come before TensorRT (missing sidecar) - in plain Python.
 
 Tests that need TensorRT + pycuda + a GPU skip with the reason.
 """
-import os
 
 import numpy as np
 import pytest

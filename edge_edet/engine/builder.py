@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -185,8 +184,8 @@ class Heartbeat:
         self.stop.set()
 
 
-def configure(trt, builder, network, plan: BuildPlan, options: BuildOptions, logger, log):
-    """An IBuilderConfig carrying every decision of `plan`; returns (config, calibrator, keepalive)."""
+def configure(trt, builder, plan: BuildPlan, options: BuildOptions, log):
+    """An IBuilderConfig carrying every decision of `plan`; returns (config, objects TensorRT must outlive)."""
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan.workspace_bytes)
     for name in plan.builder_flags:
@@ -296,7 +295,7 @@ def build_engine(options: BuildOptions, log: Callable[[str], None] = print) -> B
     if not parser.parse_from_file(os.path.abspath(onnx_path)):
         errors = [str(parser.get_error(i).desc()) for i in range(parser.num_errors)] + logger.errors
         raise EdgeEdetError(explain_parse_failure(errors, facts, str(version)))
-    config, keepalive = configure(trt, builder, network, plan, options, logger, log)
+    config, keepalive = configure(trt, builder, plan, options, log)
 
     log("building (this takes minutes on a Jetson)...")
     start = time.monotonic()

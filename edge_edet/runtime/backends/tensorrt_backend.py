@@ -45,7 +45,7 @@ import numpy as np
 
 from ...errors import EdgeEdetError
 from ...metadata import DeployInfo, read_sidecar
-from ..buffer_plan import BufferPlan, TensorSpec, plan_buffers
+from ..buffer_plan import TensorSpec, plan_buffers
 from .base import Backend
 
 PYCUDA_HINT = ("pip install pycuda (on a Jetson: `sudo apt install python3-dev` first, and CUDA's nvcc on "
