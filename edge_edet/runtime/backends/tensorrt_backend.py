@@ -140,8 +140,12 @@ class TensorRTBackend(Backend):
             raise EdgeEdetError(f"engine {path} is empty; {rebuild}")
 
         self._lock = threading.Lock()
-        cuda.init()
-        self.context_cuda = cuda.Device(device).make_context()  # current now; popped at the end of __init__
+        try:
+            cuda.init()
+            self.context_cuda = cuda.Device(device).make_context()  # current now; popped at the end of __init__
+        except Exception as exc:  # no driver, no device N, device busy or out of memory
+            raise EdgeEdetError(f"no usable CUDA device {device} for {os.path.basename(path)} ({exc}); "
+                                f"`edge-edet doctor` shows what this machine has") from None
         try:
             self.logger = make_logger(trt, verbose)
             trt.init_libnvinfer_plugins(self.logger, "")
