@@ -327,7 +327,7 @@ class _LatestSlot:
         self.ended = False
         self.dropped = 0
 
-    def put(self, item, stop=None) -> None:
+    def put(self, item, stop=None, closed=None) -> None:
         with self.cond:
             if item is _END:
                 self.ended = True
@@ -354,14 +354,16 @@ class _FifoSlot:
         self.queue = queue.Queue(maxsize=max(1, size))
         self.dropped = 0
 
-    def put(self, item, stop=None) -> None:
+    def put(self, item, stop=None, closed=None) -> None:
         while True:
             try:
                 self.queue.put(item, timeout=0.1)
                 return
             except queue.Full:
+                if closed is not None and closed.is_set():
+                    return  # nobody will read again
                 if stop is not None and stop.is_set() and item is not _END:
-                    return
+                    return  # stopping: no new frames, but the end marker must get through
 
     def get(self, timeout=None):
         return self.queue.get(timeout=timeout)
@@ -381,6 +383,7 @@ class FrameSource:
         self.error: Optional[BaseException] = None
         self._slot = _LatestSlot() if self.drop else _FifoSlot(queue_size)
         self._stop = threading.Event()
+        self._closed = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._start_lock = threading.Lock()
         self._ended = False
@@ -430,11 +433,11 @@ class FrameSource:
                 frame = Frame(index, round(timestamp, 6), image, t1, t1 - t0, getattr(self.reader, "path", None))
                 index += 1
                 self.frames_read = index
-                self._slot.put(frame, self._stop)
+                self._slot.put(frame, self._stop, self._closed)
         except BaseException as exc:  # surfaced to the consumer by get()
             self.error = exc
         finally:
-            self._slot.put(_END, self._stop)
+            self._slot.put(_END, self._stop, self._closed)
 
     # consumer side ------------------------------------------------------------------------
     def get(self, timeout: Optional[float] = None) -> Optional[Frame]:
@@ -464,6 +467,7 @@ class FrameSource:
 
     def close(self) -> None:
         self._stop.set()
+        self._closed.set()
         if self._thread is not None:
             self._thread.join(timeout=READ_TIMEOUT_MS / 1000 + 2)
         self.reader.close()
