@@ -25,7 +25,7 @@ from edge_edet.runtime.letterbox import letterbox
 from edge_edet.runtime.mjpeg import MjpegServer
 from edge_edet.runtime.pipeline import Pipeline, benchmark_source
 from edge_edet.runtime.run_app import MAKE_BUNDLED, main
-from edge_edet.runtime.sinks import JsonLinesSink, Sink, VideoFileSink
+from edge_edet.runtime.sinks import Sink, VideoFileSink
 from edge_edet.runtime.sources import open_source
 
 VIDEO_FRAMES = 151
