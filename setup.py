@@ -23,6 +23,7 @@ setup(
     extras_require={
         "export": EXPORT,
         "eval": EVAL,
+        "runtime": ["onnx>=1.15", "onnxruntime>=1.17"],
         "train": EXPORT + EVAL + TRAIN,
         "trt": ["tensorrt>=8.5", "pycuda>=2022.1", "onnx>=1.15"],
         "cuda-graph": ["cuda-python>=11.4"],

@@ -7,5 +7,7 @@
 from .detections import Detections
 from .detector import Detector
 from .letterbox import letterbox
+from .pipeline import Pipeline, benchmark_source
+from .sources import iter_frames, open_source
 
-__all__ = ["Detections", "Detector", "letterbox"]
+__all__ = ["Detections", "Detector", "letterbox", "Pipeline", "benchmark_source", "iter_frames", "open_source"]

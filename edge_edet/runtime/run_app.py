@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") ->
                             "(default: CUDA when onnxruntime-gpu has it, else CPU)")
     model.add_argument("--threads", type=_positive_int, default=None,
                        help="ONNX Runtime CPU threads (default: one per core)")
+    model.add_argument("--cuda-graph", action="store_true",
+                       help="TensorRT engines with a static batch: replay the enqueue as a CUDA graph "
+                            "(needs cuda-python)")
 
     source = parser.add_argument_group("source")
     source.add_argument("--source", default=default_source,
@@ -168,6 +171,8 @@ def run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
 
         providers = [p.strip() for p in args.providers.split(",") if p.strip()] if args.providers else None
         options = {"threads": args.threads} if args.threads else {}
+        if args.cuda_graph:
+            options["cuda_graph"] = True
         detector = Detector.from_file(model_path, providers=providers, **options)
         from .sources import open_source
 
