@@ -9,14 +9,14 @@ network the converter's default block list still applies (Resize, whose scales m
 """
 from __future__ import annotations
 
-import os
+import warnings
 from typing import Iterable, Optional
 
 import onnx
 
 from ..errors import EdgeEdetError
 from ..metadata import deploy_info_from_onnx_model, write_onnx_metadata
-from .regions import check_deploy_graph, split_regions
+from .regions import check_deploy_graph, ensure_node_names, split_regions
 from .save import load_onnx, save_onnx_atomic
 
 
@@ -33,14 +33,37 @@ def convert_model_to_fp16(model: onnx.ModelProto, keep_fp32: Optional[Iterable[s
     regions = split_regions(model)
     block = list(regions.float_only) + list(keep_fp32 or [])
     output_types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
-    converted = float16.convert_float_to_float16(
-        model, keep_io_types=True, node_block_list=block,
-        op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST))
+    names = {node.name: list(node.output) for node in model.graph.node}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "float32 number ... will be truncated" per tiny weight
+        converted = float16.convert_float_to_float16(
+            model, keep_io_types=True, node_block_list=block,
+            op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST))
     drop_fp16_round_trips(converted, output_types)
+    restore_tensor_names(converted, names)
     info.precision = "fp16"
     info.extra = dict(info.extra, fp16={"converter": f"onnxconverter-common {_version('onnxconverter_common')}",
                                         "fp32_nodes": len(block)})
     write_onnx_metadata(converted, info)
+    return converted
+
+
+def convert_nodes_to_fp16(model: onnx.ModelProto, nodes: Iterable[str]) -> onnx.ModelProto:
+    """Only these nodes in fp16 (INT8 `--mixed`: sensitive convolutions kept out of INT8), the rest untouched."""
+    from onnxconverter_common import float16
+
+    keep = set(nodes)
+    ensure_node_names(model)
+    block = [node.name for node in model.graph.node if node.name not in keep]
+    output_types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
+    names = {node.name: list(node.output) for node in model.graph.node}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "float32 number ... will be truncated" per tiny weight
+        converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=block,
+                                                     op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST),
+                                                     check_fp16_ready=False)
+    drop_fp16_round_trips(converted, output_types)
+    restore_tensor_names(converted, names)
     return converted
 
 
@@ -93,6 +116,48 @@ def drop_fp16_round_trips(model: onnx.ModelProto, output_types: dict) -> int:
             del node.attribute[:]
     _remove_dead_nodes(model)
     return len(bypass)
+
+
+def restore_tensor_names(model: onnx.ModelProto, original_outputs: dict) -> None:
+    """Give every node's outputs back their fp32-graph names ({node name: [output names]}).
+
+    The converter renames a blocked node's output and hands the name to an fp16 Cast; tensor names
+    must match the fp32 graph's for calibration ranges and TensorRT caches, so the node's own
+    output gets its name back and an fp16 copy still around is called `<name>_fp16`.
+    """
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    taken = {out for node in graph.node for out in node.output} | {i.name for i in graph.input}
+    taken |= {i.name for i in graph.initializer}
+
+    def rename(old: str, new: str) -> None:
+        for node in graph.node:
+            for index, name in enumerate(node.input):
+                if name == old:
+                    node.input[index] = new
+            for index, name in enumerate(node.output):
+                if name == old:
+                    node.output[index] = new
+        for vi in graph.value_info:
+            if vi.name == old:
+                vi.name = new
+
+    for node in list(graph.node):
+        for index, current in enumerate(list(node.output)):
+            before = original_outputs.get(node.name) or []
+            wanted = before[index] if index < len(before) else None
+            if not wanted or wanted == current or current in outputs:
+                continue
+            if wanted in taken:  # the converter's fp16 copy holds the name
+                if wanted in outputs:
+                    continue
+                spare = wanted + "_fp16"
+                while spare in taken:
+                    spare += "_"
+                rename(wanted, spare)
+                taken.add(spare)
+            rename(current, wanted)
+            taken.add(wanted)
 
 
 def _remove_dead_nodes(model: onnx.ModelProto) -> None:

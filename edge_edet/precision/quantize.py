@@ -1,0 +1,272 @@
+"""INT8 deploy graph with explicit Q/DQ, placed the way TensorRT's explicit quantisation expects.
+
+TensorRT 11 removed implicit INT8 and the calibrators, so the quantisation is written into the
+ONNX graph: symmetric int8, zero point 0, per-channel weights (axis 0), per-tensor activations,
+Q/DQ on the inputs of every convolution and not on their outputs (TensorRT fuses the next
+layer's Q into the convolution; SiLU and the heads keep their higher-precision input).  A tensor
+that feeds a convolution and a residual add shares one Q/DQ pair, which is the placement that
+lets TensorRT fuse the add into the convolution.  Pre-processing, box decoding, sigmoid and NMS
+are never quantised.  Weights stay fp32 behind a Q->DQ pair (TensorRT 8.5's parser takes that
+form) and biases stay fp32.
+
+The statistics come from onnxruntime.quantization's calibrators (entropy, percentile, minmax),
+run on the network alone (the graph cut before the NMS tail, so graphs with a TensorRT plugin
+tail calibrate too), and are kept: the same ranges become the legacy TensorRT calibration cache.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional
+
+import numpy as np
+import onnx
+
+from ..errors import EdgeEdetError
+from ..metadata import write_onnx_metadata
+from .calibration_data import LetterboxedReader, _progress
+from .regions import CONV_OPS, check_deploy_graph, split_regions
+
+METHODS = ("entropy", "percentile", "minmax")
+CHUNK = 25  # images whose intermediate tensors are held in memory at once during calibration
+# onnxruntime calibrator settings: symmetric int8 histograms, fine enough for TensorRT-like ranges
+CALIBRATOR_OPTIONS = {
+    "entropy": {"num_bins": 1024, "num_quantized_bins": 255, "symmetric": True},
+    "percentile": {"num_bins": 2048, "percentile": 99.999, "symmetric": True},
+    "minmax": {"symmetric": True},
+}
+QDQ_OPTIONS = {
+    "ActivationSymmetric": True,  # zero point 0: TensorRT takes symmetric activations only
+    "WeightSymmetric": True,
+    "AddQDQPairToWeight": True,  # fp32 weight -> Q -> DQ
+    "QuantizeBias": False,  # TensorRT keeps the bias in float
+    "OpTypesToExcludeOutputQuantization": ["Conv"],  # inputs only, as TensorRT recommends
+    "QDQKeepRemovableActivations": True,  # keep ReLU6/Clip explicit for TensorRT
+}
+
+
+@dataclass
+class CalibrationResult:
+    method: str
+    num_images: int
+    ranges: Dict[str, tuple]  # tensor name -> (min, max) as calibrated (symmetric)
+    network_tensors: List[str] = field(default_factory=list)  # float tensors inside the network
+
+    def amax(self, name: str) -> float:
+        low, high = self.ranges[name]
+        return float(max(abs(low), abs(high)))
+
+    def trt_scales(self) -> Dict[str, float]:
+        """{tensor: amax / 127} for the network's tensors: a TensorRT calibration cache's content."""
+        return {name: np.float32(self.amax(name) / 127.0).item() for name in self.network_tensors
+                if name in self.ranges and self.amax(name) > 0}
+
+
+def _method_enum(method: str):
+    from onnxruntime.quantization import CalibrationMethod
+
+    table = {"entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile,
+             "minmax": CalibrationMethod.MinMax}
+    if method not in table:
+        raise EdgeEdetError(f"calibration method must be one of {', '.join(METHODS)}, not {method}")
+    return table[method]
+
+
+def network_cut(model: onnx.ModelProto):
+    """(network node names, the tensors where the network hands over to the tail)."""
+    regions = split_regions(model)
+    network = set(regions.network)
+    produced = {out: node.name for node in model.graph.node for out in node.output}
+    outputs = []
+    graph_outputs = {o.name for o in model.graph.output}
+    for node in model.graph.node:
+        if node.name in network:
+            continue
+        for name in node.input:
+            if produced.get(name) in network and name not in outputs:
+                outputs.append(name)
+    for name in graph_outputs:
+        if produced.get(name) in network and name not in outputs:
+            outputs.append(name)
+    return regions, outputs
+
+
+def _network_tensors(model: onnx.ModelProto, network: Iterable[str]) -> List[str]:
+    initializers = {init.name for init in model.graph.initializer}
+    constants = {out for node in model.graph.node if node.op_type == "Constant" for out in node.output}
+    names = []
+    network = set(network)
+    for node in model.graph.node:
+        if node.name in network:
+            for name in list(node.input) + list(node.output):
+                if name and name not in initializers and name not in constants and name not in names:
+                    names.append(name)
+    return names
+
+
+def calibrate(model: onnx.ModelProto, images: np.ndarray, method: str = "entropy",
+              progress: bool = True) -> CalibrationResult:
+    """Ranges of every float tensor of the network over `images` (uint8 [N,H,W,3] letterboxed)."""
+    from onnxruntime.quantization import create_calibrator
+
+    calibration_method = _method_enum(method)
+    if len(images) == 0:
+        raise EdgeEdetError("no calibration images")
+    regions, cut = network_cut(model)
+    with tempfile.TemporaryDirectory(prefix="edge_edet_calib_") as tmp:
+        sub_path = os.path.join(tmp, "network.onnx")
+        full_path = os.path.join(tmp, "full.onnx")
+        onnx.save(model, full_path)
+        input_name = model.graph.input[0].name
+        onnx.utils.extract_model(full_path, sub_path, [input_name], cut, check_model=False)
+        calibrator = create_calibrator(sub_path, None, augmented_model_path=os.path.join(tmp, "augmented.onnx"),
+                                       calibrate_method=calibration_method,
+                                       extra_options=dict(CALIBRATOR_OPTIONS[method]))
+        bar = _progress(len(images), f"calibrating ({method})", progress)
+        reader = LetterboxedReader(images, input_name, progress=bar)
+        try:
+            for start in range(0, len(images), CHUNK):
+                reader.set_range(start, start + CHUNK)
+                with _quiet():
+                    calibrator.collect_data(reader)
+            with _quiet():
+                tensors = calibrator.compute_data()
+        finally:
+            bar.close()
+        network_tensors = _network_tensors(model, regions.network)
+    ranges = {}
+    for name, data in tensors.items():
+        low, high = data.range_value
+        ranges[name] = (float(np.asarray(low).reshape(-1)[0]), float(np.asarray(high).reshape(-1)[0]))
+    return CalibrationResult(method, len(images), ranges, network_tensors)
+
+
+def quantize_with_ranges(model: onnx.ModelProto, calibration: CalibrationResult,
+                         exclude: Optional[Iterable[str]] = None) -> onnx.ModelProto:
+    """Insert Q/DQ on the inputs of the network's convolutions (minus `exclude`) with these ranges."""
+    from onnxruntime.quantization import QDQQuantizer, QuantType
+    from onnxruntime.quantization.calibrate import TensorData, TensorsData
+    from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
+
+    regions = split_regions(model)
+    network = set(regions.network)
+    exclude = set(exclude or [])
+    convs = [n.name for n in model.graph.node if n.op_type in CONV_OPS and n.name in network and n.name not in exclude]
+    ranges = _ranges_through_casts(model, calibration.ranges)
+    data = {name: TensorData(lowest=np.float32(low), highest=np.float32(high))
+            for name, (low, high) in ranges.items()}
+    tensors_range = TensorsData(_method_enum(calibration.method), data)
+    with tempfile.TemporaryDirectory(prefix="edge_edet_qdq_") as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        onnx.save(model, path)
+        from pathlib import Path
+
+        inferred = load_model_with_shape_infer(Path(path))
+        quantizer = QDQQuantizer(inferred, True, False, QuantType.QInt8, QuantType.QInt8, tensors_range,
+                                 convs, [], list(CONV_OPS), dict(QDQ_OPTIONS))
+        with _quiet():
+            quantized = quantizer.quantize_model()
+    _unquantize_inputs(quantized, exclude)
+    quantized.producer_name = model.producer_name or quantized.producer_name
+    return quantized
+
+
+def _ranges_through_casts(model: onnx.ModelProto, ranges: Dict[str, tuple]) -> Dict[str, tuple]:
+    """A Cast (fp16 <-> fp32, added by `--mixed`) keeps its input's calibrated range."""
+    ranges = dict(ranges)
+    for _ in range(2):  # Cast chains are at most two long
+        for node in model.graph.node:
+            if node.op_type == "Cast" and node.output[0] not in ranges:
+                source = node.input[0]
+                source = source[:-len("_fp16")] if source.endswith("_fp16") and source not in ranges else source
+                if source in ranges:
+                    ranges[node.output[0]] = ranges[source]
+    return ranges
+
+
+def _unquantize_inputs(model: onnx.ModelProto, nodes: Iterable[str]) -> None:
+    """Excluded convolutions read the float tensor even where a shared Q/DQ pair feeds their neighbours."""
+    nodes = set(nodes)
+    producer = {out: node for node in model.graph.node for out in node.output}
+    for node in model.graph.node:
+        if node.name in nodes:
+            dq = producer.get(node.input[0])
+            if dq is not None and dq.op_type == "DequantizeLinear":
+                q = producer.get(dq.input[0])
+                if q is not None and q.op_type == "QuantizeLinear":
+                    node.input[0] = q.input[0]
+
+
+def quantize_int8(model: onnx.ModelProto, images: np.ndarray, method: str = "entropy", mixed: bool = False,
+                  mixed_layers: Optional[List[str]] = None, calibration: Optional[CalibrationResult] = None,
+                  progress: bool = True, source: str = "ONNX model"):
+    """fp32 deploy graph -> (INT8 Q/DQ graph, CalibrationResult).
+
+    mixed: keep the most quantisation-sensitive convolutions out of INT8, in fp16
+    (`mixed_layers` names them; by default `sensitivity.most_sensitive` measures them).
+    """
+    info = check_deploy_graph(model, source)
+    if calibration is None:
+        calibration = calibrate(model, images, method, progress)
+    kept: List[str] = []
+    if mixed:
+        if mixed_layers is None:
+            from .sensitivity import most_sensitive
+
+            mixed_layers = most_sensitive(model, calibration, images, progress=progress)
+        from .sensitivity import expand_shared_weights
+
+        kept = expand_shared_weights(model, list(mixed_layers))
+    source_model = model
+    if kept:  # fp16 first, on the well-typed float graph; the quantizer then leaves those nodes alone
+        from .fp16 import convert_nodes_to_fp16
+
+        source_model = convert_nodes_to_fp16(_copy(model), kept)
+    quantized = quantize_with_ranges(source_model, calibration, exclude=kept)
+    info.precision = "int8"
+    info.extra = dict(info.extra, int8={
+        "method": calibration.method, "calibration_images": calibration.num_images,
+        "fp16_layers": kept, "quantizer": f"onnxruntime {_ort_version()}",
+        "placement": "Q/DQ on convolution inputs; symmetric; per-channel weights; per-tensor activations"})
+    write_onnx_metadata(quantized, info)
+    return quantized, calibration
+
+
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    clone = onnx.ModelProto()
+    clone.CopyFrom(model)
+    return clone
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
+class _quiet:
+    """onnxruntime.quantization prints per-step chatter and warns about pre-processing; keep stderr clean."""
+
+    def __enter__(self):
+        import contextlib
+        import io
+        import logging
+
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        self._stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+        logger = logging.getLogger()
+        self._level = logger.level
+        logger.setLevel(logging.ERROR)
+        return self
+
+    def __exit__(self, *exc):
+        import logging
+
+        logging.getLogger().setLevel(self._level)
+        self._stack.close()
+        return False
