@@ -65,6 +65,12 @@ class CalibrationResult:
                 if name in self.ranges and self.amax(name) > 0}
 
 
+def static_batch(model: onnx.ModelProto) -> int:
+    """The `images` input's batch when it is fixed above 1, else 1 (one image per run)."""
+    dim = model.graph.input[0].type.tensor_type.shape.dim
+    return int(dim[0].dim_value) if dim and dim[0].HasField("dim_value") and dim[0].dim_value > 1 else 1
+
+
 def _method_enum(method: str):
     from onnxruntime.quantization import CalibrationMethod
 
@@ -126,10 +132,12 @@ def calibrate(model: onnx.ModelProto, images: np.ndarray, method: str = "entropy
                                        calibrate_method=calibration_method,
                                        extra_options=dict(CALIBRATOR_OPTIONS[method]))
         bar = _progress(len(images), f"calibrating ({method})", progress)
-        reader = LetterboxedReader(images, input_name, progress=bar)
+        batch = static_batch(model)
+        reader = LetterboxedReader(images, input_name, batch=batch, progress=bar)
+        chunk = max(batch, CHUNK // batch * batch)
         try:
-            for start in range(0, len(images), CHUNK):
-                reader.set_range(start, start + CHUNK)
+            for start in range(0, len(images), chunk):
+                reader.set_range(start, start + chunk)
                 with _quiet():
                     calibrator.collect_data(reader)
             with _quiet():

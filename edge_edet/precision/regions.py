@@ -100,7 +100,7 @@ def check_deploy_graph(model: onnx.ModelProto, source: str, allow_quantized: boo
         raise EdgeEdetError(f"{source} is already quantised (it has Q/DQ or integer-weight nodes); "
                             "give the float (fp32) graph from `edge-edet export`")
     if info.precision != "fp32":
-        raise EdgeEdetError(f"{source} is already a {info.precision} graph; give the fp32 graph from `edge-edet export`")
+        raise EdgeEdetError(f"{source} is already an {info.precision} graph; give the fp32 graph from `edge-edet export`")
     return info
 
 

@@ -36,12 +36,13 @@ def layer_sensitivity(model: onnx.ModelProto, calibration, images: np.ndarray,
     """[(conv node name, noise added)] for every network convolution, most sensitive first."""
     from onnxruntime.quantization.qdq_loss_debug import collect_activations, modify_model_output_intermediate_tensors
 
-    from .quantize import _quiet, network_cut, quantize_with_ranges
+    from .quantize import _quiet, network_cut, quantize_with_ranges, static_batch
 
     regions, cut = network_cut(model)
     network = set(regions.network)
     quantized = quantize_with_ranges(model, calibration)
-    sample = images[:num_images]
+    batch = static_batch(model)
+    sample = images[:max(batch, num_images // batch * batch)]
     activations = {}
     with tempfile.TemporaryDirectory(prefix="edge_edet_sens_") as tmp:
         for tag, proto in (("float", model), ("qdq", quantized)):
@@ -50,7 +51,7 @@ def layer_sensitivity(model: onnx.ModelProto, calibration, images: np.ndarray,
             onnx.utils.extract_model(full, sub, [proto.graph.input[0].name], cut, check_model=False)
             with _quiet():
                 modify_model_output_intermediate_tensors(sub, aug)
-                activations[tag] = collect_activations(aug, LetterboxedReader(sample, proto.graph.input[0].name))
+                activations[tag] = collect_activations(aug, LetterboxedReader(sample, proto.graph.input[0].name, batch=batch))
     float_acts, qdq_acts = activations["float"], activations["qdq"]
     qdq_nodes = {n.name: n for n in quantized.graph.node}
     scores = []

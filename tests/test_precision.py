@@ -1,0 +1,294 @@
+"""FP16 and INT8 deploy graphs, the TensorRT calibration cache, and the calibrate/convert commands."""
+import glob
+import os
+import re
+import shutil
+import struct
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+from conftest import shared_path
+from edge_edet.cli import main
+from edge_edet.metadata import read_onnx_metadata
+from edge_edet.precision import cache as trt_cache
+from edge_edet.precision.quantize import network_cut
+from edge_edet.precision.regions import split_regions
+
+TAIL_OPS = ("Exp", "Sigmoid", "TopK", "NonMaxSuppression")
+
+
+def _export(path, checkpoint=None):
+    from edge_edet import create_model
+    from edge_edet.export import export_onnx
+
+    model = create_model("lite0", num_classes=1, checkpoint=checkpoint)
+    export_onnx(model, str(path), labels=["person"], score_threshold=0.001, log=lambda *_: None)
+    return str(path)
+
+
+def _calibration_images(count):
+    folder = shared_path("data", "person_coco", "train")
+    return sorted(glob.glob(os.path.join(folder, "*.jpg")))[:count]
+
+
+@pytest.fixture(scope="module")
+def graphs(tmp_path_factory):
+    """fp32, fp16 and INT8 (minmax, 4 real images, with cache) graphs of a random-weight lite0."""
+    root = tmp_path_factory.mktemp("precision")
+    fp32 = _export(root / "lite0.onnx")
+    fp16 = str(root / "lite0_fp16.onnx")
+    assert main(["convert", "--precision", "fp16", fp32, fp16]) == 0
+    images = root / "calib"
+    images.mkdir()
+    for path in _calibration_images(4):
+        shutil.copy(path, images)
+    int8 = str(root / "lite0_int8.onnx")
+    calib = str(root / "lite0.calib")
+    assert main(["calibrate", "--model", fp32, "--images", str(images), "--num-images", "4", "--method", "minmax",
+                 "--output", int8, "--cache", calib, "--no-progress"]) == 0
+    return {"root": root, "fp32": fp32, "fp16": fp16, "int8": int8, "cache": calib, "images": str(images)}
+
+
+def _session(path):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+
+def _frame(index=0):
+    return cv2.imread(_calibration_images(index + 1)[index])
+
+
+def _producers(model):
+    return {out: node for node in model.graph.node for out in node.output}
+
+
+# ---------------------------------------------------------------------------------------- FP16
+def test_fp16_graph_keeps_io_decode_and_nms_in_fp32(graphs):
+    model = onnx.load(graphs["fp16"])
+    reference = onnx.load(graphs["fp32"])
+    assert [(i.name, i.type.tensor_type.elem_type) for i in model.graph.input] == \
+        [(i.name, i.type.tensor_type.elem_type) for i in reference.graph.input]
+    assert [(o.name, o.type.tensor_type.elem_type) for o in model.graph.output] == \
+        [(o.name, o.type.tensor_type.elem_type) for o in reference.graph.output]
+    inits = {i.name: i for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert convs and all(inits[n.input[1]].data_type == onnx.TensorProto.FLOAT16 for n in convs)
+    inferred = onnx.shape_inference.infer_shapes(model)
+    types = {v.name: v.type.tensor_type.elem_type for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    tail = [n for n in model.graph.node if n.op_type in TAIL_OPS]
+    assert {n.op_type for n in tail} == set(TAIL_OPS)
+    for node in tail:
+        assert types.get(node.input[0], onnx.TensorProto.FLOAT) == onnx.TensorProto.FLOAT, node.name
+    # tensor names match the fp32 graph's (calibration ranges and caches are keyed by them)
+    assert {o for n in reference.graph.node for o in n.output} <= {o for n in model.graph.node for o in n.output}
+    assert read_onnx_metadata(graphs["fp16"]).precision == "fp16"
+
+
+def test_fp16_graph_runs_and_follows_fp32(graphs):
+    frame = _frame()
+    from edge_edet.runtime.letterbox import letterbox
+
+    batch = letterbox(frame, (320, 320), read_onnx_metadata(graphs["fp32"]).pad_color_bgr)[0][None]
+    ref = dict(zip([o.name for o in _session(graphs["fp32"]).get_outputs()],
+                   _session(graphs["fp32"]).run(None, {"images": batch})))
+    out = dict(zip([o.name for o in _session(graphs["fp16"]).get_outputs()],
+                   _session(graphs["fp16"]).run(None, {"images": batch})))
+    assert out["detection_boxes"].dtype == np.float32 and out["num_detections"].dtype == np.int32
+    assert int(out["num_detections"][0, 0]) == int(ref["num_detections"][0, 0])
+    np.testing.assert_allclose(np.sort(out["detection_scores"][0]), np.sort(ref["detection_scores"][0]),
+                               rtol=0.02, atol=1e-4)
+
+
+def _iou(a, b):
+    x1, y1 = np.maximum(a[0], b[:, 0]), np.maximum(a[1], b[:, 1])
+    x2, y2 = np.minimum(a[2], b[:, 2]), np.minimum(a[3], b[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda box: (box[..., 2] - box[..., 0]) * (box[..., 3] - box[..., 1])
+    return inter / (area(a) + area(b) - inter)
+
+
+def test_fp16_detections_match_fp32_on_real_images(tmp_path):
+    """The trained person detector: every fp32 box above 0.3 has an fp16 twin with IoU >= 0.95."""
+    from edge_edet.model.weights import bundled_path
+    from edge_edet.runtime import Detector
+
+    weights = bundled_path("person")[1]
+    if not os.path.isfile(weights):
+        pytest.skip(f"bundled person weights {weights} are absent (trained weights give confident boxes)")
+    fp32 = _export(tmp_path / "person.onnx", checkpoint="person")
+    fp16 = str(tmp_path / "person_fp16.onnx")
+    assert main(["convert", fp32, fp16]) == 0
+    folder = shared_path("data", "person_coco", "val")
+    frames = [cv2.imread(p) for p in sorted(glob.glob(os.path.join(folder, "*.jpg")))[:12]]
+    ref, half = Detector.from_file(fp32), Detector.from_file(fp16)
+    checked = 0
+    for frame in frames:
+        a, b = ref.detect(frame)[0], half.detect(frame)[0]
+        for box, score in zip(a.boxes, a.scores):
+            if score > 0.3:
+                assert len(b.boxes) and _iou(box, b.boxes).max() >= 0.95
+                checked += 1
+    assert checked > 0
+
+
+# ---------------------------------------------------------------------------------------- INT8
+def test_int8_graph_has_qdq_on_every_conv_input_and_none_in_the_tail(graphs):
+    model = onnx.load(graphs["int8"])
+    producers = _producers(model)
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert convs
+    for conv in convs:
+        for index in (0, 1):  # activation and weight
+            dq = producers.get(conv.input[index])
+            assert dq is not None and dq.op_type == "DequantizeLinear", (conv.name, index)
+            assert producers[dq.input[0]].op_type == "QuantizeLinear"
+        weight_dq = producers[conv.input[1]]
+        axis = [a.i for a in weight_dq.attribute if a.name == "axis"]
+        weight = inits[producers[weight_dq.input[0]].input[0]]
+        assert axis == [0] and inits[weight_dq.input[1]].size == weight.shape[0]  # per-channel
+        assert inits[producers[conv.input[0]].input[1]].size == 1  # per-tensor activation
+    qdq = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    for node in qdq:
+        zero_point = inits[node.input[2]]
+        assert zero_point.dtype == np.int8 and not zero_point.any(), node.name
+    # nothing quantised after the network: decoding, sigmoid, TopK and NMS read float tensors
+    float_model = onnx.load(graphs["fp32"])
+    regions = split_regions(float_model)
+    tail = set(regions.post)
+    for node in model.graph.node:
+        if node.name in tail:
+            for name in node.input:
+                source = producers.get(name)
+                assert source is None or source.op_type not in ("QuantizeLinear", "DequantizeLinear"), node.name
+    assert all(n.op_type not in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node
+               if n.name in tail)
+    assert read_onnx_metadata(graphs["int8"]).precision == "int8"
+
+
+def test_int8_graph_runs_in_onnxruntime(graphs):
+    from edge_edet.runtime import Detector
+
+    detector = Detector.from_file(graphs["int8"])
+    result = detector.detect(_frame(1))[0]
+    assert result.boxes.dtype == np.float32 and len(result.boxes) > 0
+    assert np.isfinite(result.boxes).all() and (result.scores >= 0).all()
+
+
+def test_cache_holds_the_same_scales_as_the_qdq_graph(graphs):
+    version, algorithm, scales = trt_cache.read_calibration_cache_full(graphs["cache"])
+    assert (version, algorithm) == (8502, "EntropyCalibration2")
+    model = onnx.load(graphs["int8"])
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    producers = _producers(model)
+    float_model = onnx.load(graphs["fp32"])
+    regions, cut = network_cut(float_model)
+    network_tensors = {name for node in float_model.graph.node if node.name in set(regions.network)
+                       for name in node.output}
+    assert set(cut) <= set(scales) and set(scales) <= network_tensors | {n.input[0] for n in float_model.graph.node
+                                                                        if n.op_type == "Conv"}
+    compared = 0
+    for conv in (n for n in model.graph.node if n.op_type == "Conv"):
+        q = producers[producers[conv.input[0]].input[0]]
+        name, scale = q.input[0], float(inits[q.input[1]])
+        assert scales[name] == pytest.approx(scale, rel=1e-6)
+        compared += 1
+    assert compared > 100
+
+
+def test_cache_format_round_trips_bit_exactly(tmp_path):
+    rng = np.random.default_rng(0)
+    values = rng.uniform(1e-6, 10.0, 200).astype(np.float32)
+    values[:3] = [1.0 / 127.0, np.float32(np.nextafter(np.float32(1), np.float32(2))), np.finfo(np.float32).tiny]
+    scales = {f"/tensor/{i}:0 name with spaces": float(v) for i, v in enumerate(values)}
+    path = str(tmp_path / "model.calib")
+    trt_cache.write_calibration_cache(path, scales, trt_version="10.3.0")
+    lines = open(path, encoding="ascii").read().splitlines()
+    assert lines[0] == "TRT-100300-EntropyCalibration2"
+    for line, (name, value) in zip(lines[1:], scales.items()):
+        assert re.fullmatch(r".+: [0-9a-f]{8}", line)
+        assert line == f"{name}: {struct.pack('>f', value).hex()}"  # big-endian IEEE-754 bits
+    back = trt_cache.read_calibration_cache(path)
+    assert list(back) == list(scales)
+    assert all(np.float32(back[k]).tobytes() == np.float32(v).tobytes() for k, v in scales.items())
+    assert lines[1].endswith("3c010204")  # 1/127, the scale of a tensor with amax 1
+    assert trt_cache.trt_version_number("8.5.2") == 8502 and trt_cache.trt_version_number("10.3.0") == 100300
+    retargeted = str(tmp_path / "jp5.calib")
+    trt_cache.retarget_calibration_cache(path, retargeted, "8.5.2.2")
+    assert open(retargeted).readline().strip() == "TRT-8502-EntropyCalibration2"
+    assert trt_cache.read_calibration_cache(retargeted) == back
+
+
+def test_cache_rejects_what_tensorrt_would_misread(tmp_path):
+    from edge_edet.errors import EdgeEdetError
+
+    with pytest.raises(EdgeEdetError):
+        trt_cache.write_calibration_cache(str(tmp_path / "x.calib"), {"t": 0.0})
+    bad = tmp_path / "bad.calib"
+    bad.write_text("not a header\nt: 3c010204\n")
+    with pytest.raises(EdgeEdetError, match="header"):
+        trt_cache.read_calibration_cache(str(bad))
+
+
+# ------------------------------------------------------------------------- sources and bad input
+def test_calibrate_from_a_three_frame_video(graphs, tmp_path, capsys):
+    video = str(tmp_path / "three.avi")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"MJPG"), 5, (320, 240))
+    for index in range(3):
+        writer.write(cv2.resize(_frame(index), (320, 240)))
+    writer.release()
+    output = str(tmp_path / "video_int8.onnx")
+    code = main(["calibrate", "--model", graphs["fp32"], "--images", video, "--num-images", "10",
+                 "--method", "minmax", "--output", output, "--no-progress"])
+    assert code == 0 and os.path.isfile(output)
+    err = capsys.readouterr().err
+    assert "3 usable images" in err and "fewer than the 10" in err
+    assert read_onnx_metadata(output).extra["int8"]["calibration_images"] == 3
+
+
+def test_corrupt_images_are_skipped_counted_and_warned(graphs, tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for path in _calibration_images(2):
+        shutil.copy(path, folder)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    output = str(tmp_path / "out.onnx")
+    assert main(["calibrate", "--model", graphs["fp32"], "--images", str(folder), "--num-images", "3",
+                 "--method", "minmax", "--output", output, "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 1" in err and "2 usable images" in err
+
+
+def _fails(args, capsys, output, pattern):
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith("edge-edet: error: ") and re.search(pattern, err), err
+    assert not os.path.exists(output)
+    assert not [p for p in os.listdir(os.path.dirname(output)) if p.startswith(".tmp-")]
+
+
+def test_bad_inputs_give_one_sentence_and_no_output(graphs, tmp_path, capsys):
+    output = str(tmp_path / "never.onnx")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    base = ["--method", "minmax", "--output", output, "--no-progress"]
+    _fails(["calibrate", "--model", graphs["fp32"], "--images", str(empty)] + base, capsys, output, "empty|no image")
+    foreign = str(tmp_path / "foreign.onnx")
+    node = helper.make_node("Relu", ["x"], ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), foreign)
+    _fails(["calibrate", "--model", foreign, "--images", graphs["images"]] + base, capsys, output,
+           "not exported by `edge-edet export`")
+    _fails(["calibrate", "--model", graphs["int8"], "--images", graphs["images"]] + base, capsys, output,
+           "already quantised")
+    _fails(["calibrate", "--model", str(tmp_path / "missing.onnx"), "--images", graphs["images"]] + base, capsys,
+           output, "does not exist")
+    _fails(["convert", graphs["fp16"], output], capsys, output, "already an fp16 graph")
+    _fails(["convert", foreign, output], capsys, output, "not exported by `edge-edet export`")
