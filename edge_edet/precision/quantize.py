@@ -152,9 +152,19 @@ def calibrate(model: onnx.ModelProto, images: np.ndarray, method: str = "entropy
     return CalibrationResult(method, len(images), ranges, network_tensors)
 
 
+# ONNX Runtime's CPU int8 kernels (VNNI: u8 x s8) need a Q after each op to fuse DQ->Conv->Q into
+# QLinearConv; TensorRT rejects the asymmetric u8 activations this uses.  For CPU deployment only.
+ORT_CPU_OPS = ["Conv", "Add", "MaxPool", "Resize", "Concat", "Clip"]
+ORT_CPU_OPTIONS = {"ActivationSymmetric": False, "WeightSymmetric": True, "QuantizeBias": True}
+
+
 def quantize_with_ranges(model: onnx.ModelProto, calibration: CalibrationResult,
-                         exclude: Optional[Iterable[str]] = None) -> onnx.ModelProto:
-    """Insert Q/DQ on the inputs of the network's convolutions (minus `exclude`) with these ranges."""
+                         exclude: Optional[Iterable[str]] = None, target: str = "tensorrt") -> onnx.ModelProto:
+    """Insert Q/DQ on the inputs of the network's convolutions (minus `exclude`) with these ranges.
+
+    target 'onnxruntime' instead quantises inputs and outputs of the network's convolutions, adds,
+    pools, resizes and concats with uint8 activations: ONNX Runtime's fast CPU layout, not TensorRT's.
+    """
     from onnxruntime.quantization import QDQQuantizer, QuantType
     from onnxruntime.quantization.calibrate import TensorData, TensorsData
     from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
@@ -162,7 +172,10 @@ def quantize_with_ranges(model: onnx.ModelProto, calibration: CalibrationResult,
     regions = split_regions(model)
     network = set(regions.network)
     exclude = set(exclude or [])
-    convs = [n.name for n in model.graph.node if n.op_type in CONV_OPS and n.name in network and n.name not in exclude]
+    op_types = list(CONV_OPS) if target == "tensorrt" else ORT_CPU_OPS
+    if target not in ("tensorrt", "onnxruntime"):
+        raise EdgeEdetError(f"quantisation target must be tensorrt or onnxruntime, not {target}")
+    convs = [n.name for n in model.graph.node if n.op_type in op_types and n.name in network and n.name not in exclude]
     ranges = _ranges_through_casts(model, calibration.ranges)
     data = {name: TensorData(lowest=np.float32(low), highest=np.float32(high))
             for name, (low, high) in ranges.items()}
@@ -173,8 +186,12 @@ def quantize_with_ranges(model: onnx.ModelProto, calibration: CalibrationResult,
         from pathlib import Path
 
         inferred = load_model_with_shape_infer(Path(path))
-        quantizer = QDQQuantizer(inferred, True, False, QuantType.QInt8, QuantType.QInt8, tensors_range,
-                                 convs, [], list(CONV_OPS), dict(QDQ_OPTIONS))
+        if target == "tensorrt":
+            quantizer = QDQQuantizer(inferred, True, False, QuantType.QInt8, QuantType.QInt8, tensors_range,
+                                     convs, [], list(CONV_OPS), dict(QDQ_OPTIONS))
+        else:
+            quantizer = QDQQuantizer(inferred, True, False, QuantType.QInt8, QuantType.QUInt8, tensors_range,
+                                     convs, [], op_types, dict(ORT_CPU_OPTIONS))
         with _quiet():
             quantized = quantizer.quantize_model()
     _unquantize_inputs(quantized, exclude)
