@@ -21,8 +21,8 @@ class DeployCore(nn.Module):
         self.num_classes = cfg.num_classes
         mean = torch.tensor(cfg.mean, dtype=torch.float32) * 255.0
         std = torch.tensor(cfg.std, dtype=torch.float32) * 255.0
-        self.register_buffer("mean", mean.view(1, 1, 1, 3), persistent=False)
-        self.register_buffer("inv_std", (1.0 / std).view(1, 1, 1, 3), persistent=False)
+        self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("inv_std", (1.0 / std).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("bgr_to_rgb", torch.tensor([2, 1, 0]), persistent=False)
         centre_size = anchors_to_centre_size(generate_anchors(cfg))  # yc, xc, h, w
         self.register_buffer("anchor_yx", torch.from_numpy(np.ascontiguousarray(centre_size[:, :2])), persistent=False)
@@ -30,9 +30,10 @@ class DeployCore(nn.Module):
         self.level_sizes = [h * w * cfg.num_anchors for h, w in cfg.pyramid_sizes()]
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float().index_select(3, self.bgr_to_rgb)
-        x = (x - self.mean) * self.inv_std
-        return x.permute(0, 3, 1, 2)
+        # Transpose first: swapping and normalising whole channel planes is far cheaper than
+        # working on an innermost axis of size 3 (measured ~14% of d0's CPU time).
+        x = images.float().permute(0, 3, 1, 2).index_select(1, self.bgr_to_rgb)
+        return (x - self.mean) * self.inv_std
 
     def forward(self, images: torch.Tensor):
         class_out, box_out = self.model(self.preprocess(images))
