@@ -4,8 +4,8 @@
     python scripts/precision_table.py --weights person --workdir runs/precision
 
 Exports the person detector (lite0 at 320, score threshold 0.001 for AP), converts it to FP16,
-calibrates INT8 on 500 person_coco/train images (entropy and percentile; the mixed graph reuses the
-entropy ranges, exactly what `edge-edet calibrate --mixed` computes), scores every graph with
+calibrates INT8 on 500 person_coco/train images (entropy and percentile from one pass over the images; the
+mixed graph reuses the entropy ranges; the same functions `edge-edet calibrate` runs), scores every graph with
 `edge-edet eval` on person_coco/val in ONNX Runtime, and times one-image ONNX Runtime latency on this
 CPU, the graphs interleaved so background load hits them alike.  Also times INT8 laid out for ONNX
 Runtime's CPU kernels (uint8 activations, Q/DQ on outputs too), which TensorRT does not accept.
@@ -24,7 +24,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("EDGE_EDET_SHARED", os.path.join(os.path.dirname(REPO), "shared"))
 ROWS = [("fp32", "FP32"), ("fp16", "FP16"), ("int8_entropy", "INT8 entropy"),
         ("int8_percentile", "INT8 percentile"), ("int8_mixed", "INT8 mixed (entropy, sensitive layers fp16)"),
-        ("int8_ort", "INT8 entropy, ONNX Runtime CPU layout (not for TensorRT)")]
+        ("int8_ort", "INT8 minmax, ONNX Runtime CPU layout (not for TensorRT)")]
 
 
 def cli(*args):
@@ -92,9 +92,8 @@ def main() -> int:
         import onnx
 
         from edge_edet.metadata import deploy_info_from_onnx_model, write_onnx_metadata
-        from edge_edet.precision.cache import write_calibration_cache
         from edge_edet.precision.calibration_data import load_calibration_images
-        from edge_edet.precision.quantize import calibrate, quantize_int8, quantize_with_ranges
+        from edge_edet.precision.quantize import calibrate_methods, quantize_int8, quantize_with_ranges
         from edge_edet.precision.save import save_onnx_atomic
         from edge_edet.precision.sensitivity import DEFAULT_MIXED_LAYERS, most_sensitive
 
@@ -103,26 +102,25 @@ def main() -> int:
         print(f"+ edge-edet calibrate --model {path['fp32']} --images {args.calib_images} "
               f"--num-images {args.num_images} --method entropy|percentile [--mixed]  (same functions)", flush=True)
         images = load_calibration_images(args.calib_images, info, args.num_images)
-        entropy = None
-        if {"int8_entropy", "int8_mixed", "int8_ort"} & set(int8_keys):
-            entropy = calibrate(model, images, "entropy")
+        ranges = calibrate_methods(model, images, ("entropy", "percentile"), all_tensors=False)
+        entropy = ranges["entropy"]
         if "int8_entropy" in int8_keys:
             graph, _ = quantize_int8(model, images, "entropy", calibration=entropy)
             save_onnx_atomic(graph, path["int8_entropy"])
-            write_calibration_cache(os.path.join(args.workdir, f"{args.model}.calib"), entropy.trt_scales())
         if "int8_mixed" in int8_keys:
             layers = most_sensitive(model, entropy, images, count=args.mixed_layers or DEFAULT_MIXED_LAYERS)
             print("fp16 layers: " + ", ".join(layers), flush=True)
             graph, _ = quantize_int8(model, images, "entropy", mixed=True, mixed_layers=layers, calibration=entropy)
             save_onnx_atomic(graph, path["int8_mixed"])
         if "int8_ort" in int8_keys:
-            graph = quantize_with_ranges(model, entropy, target="onnxruntime")
+            minmax = calibrate_methods(model, images, ("minmax",), all_tensors=True)["minmax"]  # every tensor
+            graph = quantize_with_ranges(model, minmax, target="onnxruntime")
             info.precision = "int8"
-            info.extra = dict(info.extra, int8={"method": "entropy", "target": "onnxruntime-cpu"})
+            info.extra = dict(info.extra, int8={"method": "minmax", "target": "onnxruntime-cpu"})
             write_onnx_metadata(graph, info)
             save_onnx_atomic(graph, path["int8_ort"])
         if "int8_percentile" in int8_keys:
-            graph, _ = quantize_int8(model, images, "percentile")
+            graph, _ = quantize_int8(model, images, "percentile", calibration=ranges["percentile"])
             save_onnx_atomic(graph, path["int8_percentile"])
 
     metrics = {}

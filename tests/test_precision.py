@@ -85,7 +85,8 @@ def test_fp16_graph_keeps_io_decode_and_nms_in_fp32(graphs):
     for node in tail:
         assert types.get(node.input[0], onnx.TensorProto.FLOAT) == onnx.TensorProto.FLOAT, node.name
     # tensor names match the fp32 graph's (calibration ranges and caches are keyed by them)
-    assert {o for n in reference.graph.node for o in n.output} <= {o for n in model.graph.node for o in n.output}
+    names = {o for n in model.graph.node for o in n.output} | {i.name for i in model.graph.initializer}
+    assert {o for n in reference.graph.node for o in n.output} <= names
     assert read_onnx_metadata(graphs["fp16"]).precision == "fp16"
 
 
@@ -178,6 +179,44 @@ def test_int8_graph_runs_in_onnxruntime(graphs):
     result = detector.detect(_frame(1))[0]
     assert result.boxes.dtype == np.float32 and len(result.boxes) > 0
     assert np.isfinite(result.boxes).all() and (result.scores >= 0).all()
+
+
+def test_int8_mixed_keeps_measured_layers_in_fp16(graphs):
+    from edge_edet.precision.calibration_data import load_calibration_images
+    from edge_edet.precision.quantize import calibrate, quantize_int8
+    from edge_edet.precision.sensitivity import most_sensitive
+
+    model = onnx.load(graphs["fp32"])
+    info = read_onnx_metadata(graphs["fp32"])
+    images = load_calibration_images(graphs["images"], info, 2, progress=False)
+    calibration = calibrate(model, images, "minmax", progress=False)
+    convs = {n.name for n in model.graph.node if n.op_type == "Conv"}
+    sensitive = most_sensitive(model, calibration, images, count=2)
+    assert len(sensitive) >= 2 and set(sensitive) <= convs
+    shared = [n.name for n in model.graph.node if n.op_type == "Conv" and "class_net/conv_rep.0/conv_dw" in n.name]
+    quantized, _ = quantize_int8(model, images, "minmax", mixed=True, calibration=calibration,
+                                 mixed_layers=["/model/backbone/conv_stem/Conv", shared[0]])
+    kept = {"/model/backbone/conv_stem/Conv"} | set(shared)  # a shared-weight head layer is kept whole
+    assert len(shared) == 5 and set(read_onnx_metadata_from(quantized).extra["int8"]["fp16_layers"]) == kept
+    producers = _producers(quantized)
+    inits = {i.name: i for i in quantized.graph.initializer}
+    for node in quantized.graph.node:
+        if node.op_type != "Conv":
+            continue
+        fed_by_dq = producers[node.input[0]].op_type == "DequantizeLinear"
+        assert fed_by_dq == (node.name not in kept), node.name
+        if node.name in kept:
+            assert inits[node.input[1]].data_type == onnx.TensorProto.FLOAT16
+    path = str(graphs["root"] / "mixed.onnx")
+    onnx.save(quantized, path)
+    outputs = _session(path).run(None, {"images": images[:1]})
+    assert outputs[1].dtype == np.float32 and np.isfinite(outputs[1]).all()
+
+
+def read_onnx_metadata_from(model):
+    from edge_edet.metadata import deploy_info_from_onnx_model
+
+    return deploy_info_from_onnx_model(model)
 
 
 def test_cache_holds_the_same_scales_as_the_qdq_graph(graphs):

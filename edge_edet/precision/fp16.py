@@ -16,7 +16,7 @@ import onnx
 
 from ..errors import EdgeEdetError
 from ..metadata import deploy_info_from_onnx_model, write_onnx_metadata
-from .regions import check_deploy_graph, ensure_node_names, split_regions
+from .regions import check_deploy_graph, constants_to_initializers, ensure_node_names, split_regions
 from .save import load_onnx, save_onnx_atomic
 
 
@@ -30,6 +30,7 @@ def convert_model_to_fp16(model: onnx.ModelProto, keep_fp32: Optional[Iterable[s
 
     info = check_deploy_graph(model, source)
     model = _copy(model)
+    constants_to_initializers(model)
     regions = split_regions(model)
     block = list(regions.float_only) + list(keep_fp32 or [])
     output_types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
@@ -54,6 +55,7 @@ def convert_nodes_to_fp16(model: onnx.ModelProto, nodes: Iterable[str]) -> onnx.
 
     keep = set(nodes)
     ensure_node_names(model)
+    _unshare_initializers(model, keep)
     block = [node.name for node in model.graph.node if node.name not in keep]
     output_types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
     names = {node.name: list(node.output) for node in model.graph.node}
@@ -65,6 +67,29 @@ def convert_nodes_to_fp16(model: onnx.ModelProto, nodes: Iterable[str]) -> onnx.
     drop_fp16_round_trips(converted, output_types)
     restore_tensor_names(converted, names)
     return converted
+
+
+def _unshare_initializers(model: onnx.ModelProto, keep: set) -> None:
+    """Give `keep` nodes their own copy of an initializer also read by other nodes.
+
+    onnx-simplifier merges equal constants, so an fp16 node can share a bias with an fp32 one; the
+    converter then leaves the shared tensor fp32 and the fp16 node gets mixed input types.
+    """
+    readers = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, set()).add(node.name)
+    inits = {init.name: init for init in model.graph.initializer}
+    for node in model.graph.node:
+        if node.name not in keep:
+            continue
+        for index, name in enumerate(node.input):
+            if name in inits and readers[name] - keep:
+                copy = onnx.TensorProto()
+                copy.CopyFrom(inits[name])
+                copy.name = f"{name}_{node.name}_fp16"
+                model.graph.initializer.append(copy)
+                node.input[index] = copy.name
 
 
 def convert_to_fp16(input_onnx: str, output_onnx: str) -> str:

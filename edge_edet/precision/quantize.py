@@ -28,16 +28,16 @@ import onnx
 from ..errors import EdgeEdetError
 from ..metadata import write_onnx_metadata
 from .calibration_data import LetterboxedReader, _progress
-from .regions import CONV_OPS, check_deploy_graph, split_regions
+from .regions import CONV_OPS, check_deploy_graph, constants_to_initializers, split_regions
 
 METHODS = ("entropy", "percentile", "minmax")
 CHUNK = 25  # images whose intermediate tensors are held in memory at once during calibration
 # onnxruntime calibrator settings: symmetric int8 histograms, fine enough for TensorRT-like ranges
 CALIBRATOR_OPTIONS = {
     "entropy": {"num_bins": 1024, "num_quantized_bins": 255, "symmetric": True},
-    "percentile": {"num_bins": 2048, "percentile": 99.999, "symmetric": True},
     "minmax": {"symmetric": True},
 }
+PERCENTILE = 99.999
 QDQ_OPTIONS = {
     "ActivationSymmetric": True,  # zero point 0: TensorRT takes symmetric activations only
     "WeightSymmetric": True,
@@ -113,43 +113,78 @@ def _network_tensors(model: onnx.ModelProto, network: Iterable[str]) -> List[str
     return names
 
 
-def calibrate(model: onnx.ModelProto, images: np.ndarray, method: str = "entropy",
-              progress: bool = True) -> CalibrationResult:
-    """Ranges of every float tensor of the network over `images` (uint8 [N,H,W,3] letterboxed)."""
+def calibrate(model: onnx.ModelProto, images: np.ndarray, method: str = "entropy", progress: bool = True,
+              all_tensors: bool = True) -> CalibrationResult:
+    """Ranges over `images` (uint8 [N,H,W,3] letterboxed) of the network's float tensors.
+
+    all_tensors=False calibrates only what the Q/DQ graph needs (convolution inputs), about half
+    the work; a TensorRT cache needs every network tensor.
+    """
+    return calibrate_methods(model, images, (method,), progress, all_tensors)[method]
+
+
+def calibrate_methods(model: onnx.ModelProto, images: np.ndarray, methods=("entropy",), progress: bool = True,
+                      all_tensors: bool = True) -> Dict[str, CalibrationResult]:
+    """{method: CalibrationResult}; entropy and percentile share one pass over the images.
+
+    Both read the same real-valued histograms (onnxruntime's HistogramCollector): entropy picks the
+    KL-optimal threshold, percentile cuts 0.0005 % of the values on each side.
+    """
     from onnxruntime.quantization import create_calibrator
 
-    calibration_method = _method_enum(method)
+    for method in methods:
+        _method_enum(method)
     if len(images) == 0:
         raise EdgeEdetError("no calibration images")
     regions, cut = network_cut(model)
+    network_tensors = _network_tensors(model, regions.network)
+    wanted = set(network_tensors) if all_tensors else {
+        n.input[0] for n in model.graph.node if n.op_type in CONV_OPS and n.name in set(regions.network)}
+    passes = []
+    if {"entropy", "percentile"} & set(methods):
+        passes.append(("entropy", [m for m in methods if m in ("entropy", "percentile")]))
+    if "minmax" in methods:
+        passes.append(("minmax", ["minmax"]))
+    results = {}
     with tempfile.TemporaryDirectory(prefix="edge_edet_calib_") as tmp:
         sub_path = os.path.join(tmp, "network.onnx")
         full_path = os.path.join(tmp, "full.onnx")
         onnx.save(model, full_path)
         input_name = model.graph.input[0].name
         onnx.utils.extract_model(full_path, sub_path, [input_name], cut, check_model=False)
-        calibrator = create_calibrator(sub_path, None, augmented_model_path=os.path.join(tmp, "augmented.onnx"),
-                                       calibrate_method=calibration_method,
-                                       extra_options=dict(CALIBRATOR_OPTIONS[method]))
-        bar = _progress(len(images), f"calibrating ({method})", progress)
-        batch = static_batch(model)
-        reader = LetterboxedReader(images, input_name, batch=batch, progress=bar)
-        chunk = max(batch, CHUNK // batch * batch)
-        try:
-            for start in range(0, len(images), chunk):
-                reader.set_range(start, start + chunk)
+        for collect_as, computed in passes:
+            calibrator = create_calibrator(sub_path, None, augmented_model_path=os.path.join(tmp, "augmented.onnx"),
+                                           calibrate_method=_method_enum(collect_as),
+                                           extra_options=dict(CALIBRATOR_OPTIONS[collect_as]))
+            if getattr(calibrator, "tensors_to_calibrate", None):
+                calibrator.tensors_to_calibrate = set(calibrator.tensors_to_calibrate) & wanted
+            bar = _progress(len(images), f"calibrating ({'/'.join(computed)})", progress)
+            batch = static_batch(model)
+            reader = LetterboxedReader(images, input_name, batch=batch, progress=bar)
+            chunk = max(batch, CHUNK // batch * batch)
+            try:
+                for start in range(0, len(images), chunk):
+                    reader.set_range(start, start + chunk)
+                    with _quiet():
+                        calibrator.collect_data(reader)
+            finally:
+                bar.close()
+            for method in computed:
                 with _quiet():
-                    calibrator.collect_data(reader)
-            with _quiet():
-                tensors = calibrator.compute_data()
-        finally:
-            bar.close()
-        network_tensors = _network_tensors(model, regions.network)
-    ranges = {}
-    for name, data in tensors.items():
-        low, high = data.range_value
-        ranges[name] = (float(np.asarray(low).reshape(-1)[0]), float(np.asarray(high).reshape(-1)[0]))
-    return CalibrationResult(method, len(images), ranges, network_tensors)
+                    if method == "minmax":
+                        raw = {name: data.range_value for name, data in calibrator.compute_data().items()}
+                    else:
+                        collector = calibrator.collector
+                        collector.method = method
+                        collector.percentile = PERCENTILE
+                        collector.symmetric = False  # two-sided cut of the real-valued histogram
+                        raw = {name: value[:2] for name, value in collector.compute_collection_result().items()}
+                ranges = {}
+                for name, (low, high) in raw.items():
+                    if name in wanted:
+                        ranges[name] = (float(np.asarray(low).reshape(-1)[0]), float(np.asarray(high).reshape(-1)[0]))
+                results[method] = CalibrationResult(method, len(images), ranges, network_tensors)
+    return results
 
 
 # ONNX Runtime's CPU int8 kernels (VNNI: u8 x s8) need a Q after each op to fuse DQ->Conv->Q into
@@ -169,6 +204,8 @@ def quantize_with_ranges(model: onnx.ModelProto, calibration: CalibrationResult,
     from onnxruntime.quantization.calibrate import TensorData, TensorsData
     from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
 
+    model = _copy(model)
+    constants_to_initializers(model)
     regions = split_regions(model)
     network = set(regions.network)
     exclude = set(exclude or [])
@@ -234,8 +271,10 @@ def quantize_int8(model: onnx.ModelProto, images: np.ndarray, method: str = "ent
     (`mixed_layers` names them; by default `sensitivity.most_sensitive` measures them).
     """
     info = check_deploy_graph(model, source)
+    model = _copy(model)
+    constants_to_initializers(model)
     if calibration is None:
-        calibration = calibrate(model, images, method, progress)
+        calibration = calibrate(model, images, method, progress, all_tensors=False)
     kept: List[str] = []
     if mixed:
         if mixed_layers is None:

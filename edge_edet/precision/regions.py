@@ -68,6 +68,27 @@ def _reach(start: List[int], links: Dict[int, List[int]]) -> Set[int]:
     return seen
 
 
+def constants_to_initializers(model: onnx.ModelProto) -> None:
+    """Turn tensor-valued Constant nodes into initializers (in place).
+
+    The converters treat only initializers as weights: a convolution weight held by a Constant node
+    would be quantised as an activation and left fp32 beside an fp16 convolution.
+    """
+    keep = []
+    for node in model.graph.node:
+        attrs = {a.name: a for a in node.attribute}
+        if node.op_type == "Constant" and not node.domain and set(attrs) == {"value"}:
+            tensor = onnx.TensorProto()
+            tensor.CopyFrom(attrs["value"].t)
+            tensor.name = node.output[0]
+            model.graph.initializer.append(tensor)
+        else:
+            keep.append(node)
+    if len(keep) != len(model.graph.node):
+        del model.graph.node[:]
+        model.graph.node.extend(keep)
+
+
 def split_regions(model: onnx.ModelProto) -> Regions:
     """Split the graph's nodes into pre-processing, network and tail (see module docstring)."""
     ensure_node_names(model)

@@ -45,7 +45,7 @@ def calibrate_onnx(model_path: str, images: str, output: str, num_images: int = 
     layers: Optional[List[str]] = None
     from .quantize import calibrate
 
-    calibration = calibrate(model, frames, method, progress=progress)
+    calibration = calibrate(model, frames, method, progress=progress, all_tensors=bool(cache))
     if mixed:
         layers = most_sensitive(model, calibration, frames, count=mixed_layers or DEFAULT_MIXED_LAYERS)
         log(f"kept in fp16 (most INT8-sensitive): {', '.join(layers)}")
