@@ -28,7 +28,7 @@ import onnx
 from ..errors import EdgeEdetError
 from ..metadata import write_onnx_metadata
 from .calibration_data import LetterboxedReader, _progress
-from .regions import CONV_OPS, check_deploy_graph, constants_to_initializers, split_regions
+from .regions import CONV_OPS, check_deploy_graph, constants_to_initializers, split_regions, topological_sort
 
 METHODS = ("entropy", "percentile", "minmax")
 CHUNK = 25  # images whose intermediate tensors are held in memory at once during calibration
@@ -232,6 +232,7 @@ def quantize_with_ranges(model: onnx.ModelProto, calibration: CalibrationResult,
         with _quiet():
             quantized = quantizer.quantize_model()
     _unquantize_inputs(quantized, exclude)
+    topological_sort(quantized)
     quantized.producer_name = model.producer_name or quantized.producer_name
     return quantized
 

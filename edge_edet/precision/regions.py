@@ -87,6 +87,40 @@ def constants_to_initializers(model: onnx.ModelProto) -> None:
     if len(keep) != len(model.graph.node):
         del model.graph.node[:]
         model.graph.node.extend(keep)
+    # an initializer needs no value_info; a stale one misleads the fp16 converter into a Cast
+    inits = {init.name for init in model.graph.initializer}
+    stale = [vi for vi in model.graph.value_info if vi.name in inits]
+    for vi in stale:
+        model.graph.value_info.remove(vi)
+
+
+def topological_sort(model: onnx.ModelProto) -> None:
+    """Order nodes so each comes after its inputs' producers (in place, stable otherwise).
+
+    onnxruntime's quantizer appends its Q/DQ nodes at the end of the node list; ONNX requires
+    topological order and TensorRT's parser reads nodes in order.
+    """
+    nodes = list(model.graph.node)
+    producer = {out: index for index, node in enumerate(nodes) for out in node.output if out}
+    ordered, state = [], [0] * len(nodes)  # 0 new, 1 on stack, 2 done
+    for root in range(len(nodes)):
+        stack = [(root, False)]
+        while stack:
+            index, expanded = stack.pop()
+            if state[index] == 2:
+                continue
+            if expanded:
+                state[index] = 2
+                ordered.append(nodes[index])
+                continue
+            state[index] = 1
+            stack.append((index, True))
+            for name in reversed(nodes[index].input):
+                parent = producer.get(name)
+                if parent is not None and state[parent] == 0:
+                    stack.append((parent, False))
+    del model.graph.node[:]
+    model.graph.node.extend(ordered)
 
 
 def split_regions(model: onnx.ModelProto) -> Regions:
