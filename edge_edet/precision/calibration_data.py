@@ -8,6 +8,7 @@ input the engine takes.  Pre-processing after that (cast, normalise, transpose) 
 """
 from __future__ import annotations
 
+import itertools
 import sys
 from typing import Optional
 
@@ -27,9 +28,11 @@ def load_calibration_images(source: str, info: DeployInfo, num_images: int = 500
     height, width = info.input_size
     batch = np.empty((num_images, height, width, 3), dtype=np.uint8)
     count = 0
+    frames = iter_frames(source, limit=num_images)
+    first = next(frames, None)  # a missing or empty source fails here, before any progress bar
     bar = _progress(num_images, "reading calibration images", progress)
     try:
-        for frame in iter_frames(source, limit=num_images):
+        for frame in itertools.chain([first] if first is not None else [], frames):
             letterbox(frame, (height, width), info.pad_color_bgr, out=batch[count])
             count += 1
             bar.update(1)
