@@ -20,6 +20,7 @@ def save_atomic(obj, path: str) -> None:
     os.close(handle)
     try:
         torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
