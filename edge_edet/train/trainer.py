@@ -9,15 +9,13 @@ head BatchNorms train normally.  Optionally the stem and first stages are frozen
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from dataclasses import asdict, dataclass
+from typing import List, Optional, Sequence
 
-import numpy as np
 import torch
 
 from ..anchors import generate_anchors
