@@ -23,7 +23,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("EDGE_EDET_SHARED", os.path.join(os.path.dirname(REPO), "shared"))
 ROWS = [("fp32", "FP32"), ("fp16", "FP16"), ("int8_entropy", "INT8 entropy"),
-        ("int8_percentile", "INT8 percentile"), ("int8_mixed", "INT8 mixed (entropy, sensitive layers fp16)"),
+        ("int8_percentile", "INT8 percentile"), ("int8_mixed", "INT8 mixed (percentile, 8 most sensitive layers fp16)"),
         ("int8_ort", "INT8 minmax, ONNX Runtime CPU layout (not for TensorRT)")]
 
 
@@ -93,7 +93,7 @@ def main() -> int:
 
         from edge_edet.metadata import deploy_info_from_onnx_model, write_onnx_metadata
         from edge_edet.precision.calibration_data import load_calibration_images
-        from edge_edet.precision.quantize import calibrate_methods, quantize_int8, quantize_with_ranges
+        from edge_edet.precision.quantize import CalibrationResult, calibrate_methods, quantize_int8, quantize_with_ranges
         from edge_edet.precision.save import save_onnx_atomic
         from edge_edet.precision.sensitivity import DEFAULT_MIXED_LAYERS, most_sensitive
 
@@ -102,18 +102,26 @@ def main() -> int:
         print(f"+ edge-edet calibrate --model {path['fp32']} --images {args.calib_images} "
               f"--num-images {args.num_images} --method entropy|percentile [--mixed]  (same functions)", flush=True)
         images = load_calibration_images(args.calib_images, info, args.num_images)
-        ranges = calibrate_methods(model, images, ("entropy", "percentile"), all_tensors=False)
+        ranges_file = os.path.join(args.workdir, f"{args.model}_ranges.json")
+        if os.path.isfile(ranges_file) and not args.force:  # a rerun after a failure reuses the slow part
+            with open(ranges_file) as handle:
+                ranges = {k: CalibrationResult(**v) for k, v in json.load(handle).items()}
+        else:
+            ranges = calibrate_methods(model, images, ("entropy", "percentile"), all_tensors=False)
+            with open(ranges_file, "w") as handle:
+                json.dump({k: vars(v) for k, v in ranges.items()}, handle)
         entropy = ranges["entropy"]
         if "int8_entropy" in int8_keys:
             graph, _ = quantize_int8(model, images, "entropy", calibration=entropy)
             save_onnx_atomic(graph, path["int8_entropy"])
         if "int8_mixed" in int8_keys:
-            layers = most_sensitive(model, entropy, images, count=args.mixed_layers or DEFAULT_MIXED_LAYERS)
+            best = ranges["percentile"]  # the better INT8 mode on this model (entropy clips the heads)
+            layers = most_sensitive(model, best, images, count=args.mixed_layers or DEFAULT_MIXED_LAYERS)
             print("fp16 layers: " + ", ".join(layers), flush=True)
-            graph, _ = quantize_int8(model, images, "entropy", mixed=True, mixed_layers=layers, calibration=entropy)
+            graph, _ = quantize_int8(model, images, "percentile", mixed=True, mixed_layers=layers, calibration=best)
             save_onnx_atomic(graph, path["int8_mixed"])
         if "int8_ort" in int8_keys:
-            minmax = calibrate_methods(model, images, ("minmax",), all_tensors=True)["minmax"]  # every tensor
+            minmax = calibrate_methods(model, images, ("minmax",), all_tensors=True, symmetric=False)["minmax"]  # every tensor
             graph = quantize_with_ranges(model, minmax, target="onnxruntime")
             info.precision = "int8"
             info.extra = dict(info.extra, int8={"method": "minmax", "target": "onnxruntime-cpu"})

@@ -124,11 +124,12 @@ def calibrate(model: onnx.ModelProto, images: np.ndarray, method: str = "entropy
 
 
 def calibrate_methods(model: onnx.ModelProto, images: np.ndarray, methods=("entropy",), progress: bool = True,
-                      all_tensors: bool = True) -> Dict[str, CalibrationResult]:
+                      all_tensors: bool = True, symmetric: bool = True) -> Dict[str, CalibrationResult]:
     """{method: CalibrationResult}; entropy and percentile share one pass over the images.
 
     Both read the same real-valued histograms (onnxruntime's HistogramCollector): entropy picks the
     KL-optimal threshold, percentile cuts 0.0005 % of the values on each side.
+    symmetric=False keeps minmax ranges one-sided (uint8 ONNX Runtime CPU layout only).
     """
     from onnxruntime.quantization import create_calibrator
 
@@ -155,7 +156,7 @@ def calibrate_methods(model: onnx.ModelProto, images: np.ndarray, methods=("entr
         for collect_as, computed in passes:
             calibrator = create_calibrator(sub_path, None, augmented_model_path=os.path.join(tmp, "augmented.onnx"),
                                            calibrate_method=_method_enum(collect_as),
-                                           extra_options=dict(CALIBRATOR_OPTIONS[collect_as]))
+                                           extra_options=dict(CALIBRATOR_OPTIONS[collect_as], symmetric=symmetric))
             if getattr(calibrator, "tensors_to_calibrate", None):
                 calibrator.tensors_to_calibrate = set(calibrator.tensors_to_calibrate) & wanted
             bar = _progress(len(images), f"calibrating ({'/'.join(computed)})", progress)

@@ -14,7 +14,7 @@ from .regions import check_deploy_graph
 from .save import check_output_path, load_onnx, save_onnx_atomic
 
 
-def calibrate_onnx(model_path: str, images: str, output: str, num_images: int = 500, method: str = "entropy",
+def calibrate_onnx(model_path: str, images: str, output: str, num_images: int = 500, method: str = "percentile",
                    mixed: bool = False, mixed_layers: Optional[int] = None, cache: Optional[str] = None,
                    trt_version: str = DEFAULT_TRT_VERSION, progress: bool = True, log=print) -> dict:
     """fp32 deploy ONNX + calibration images -> INT8 Q/DQ ONNX (and optionally a TensorRT cache)."""
