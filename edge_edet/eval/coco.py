@@ -36,6 +36,9 @@ def load_coco(annotations_path: str):
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
         raise EdgeEdetError(f"annotations file {annotations_path} is not COCO format "
                             "(needs lists 'images', 'annotations' and 'categories')")
+    for ann in data["annotations"]:  # pycocotools needs 'area'; hand-made files often omit it
+        if isinstance(ann, dict) and "area" not in ann and isinstance(ann.get("bbox"), list) and len(ann["bbox"]) == 4:
+            ann["area"] = float(ann["bbox"][2]) * float(ann["bbox"][3])
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):

@@ -7,14 +7,15 @@ from ..config import get_config
 from .efficientdet import EfficientDet
 
 
-def create_model(name: str, num_classes: Optional[int] = 90, input_size=None, checkpoint: Optional[str] = None,
+def create_model(name: str, num_classes: Optional[int] = None, input_size=None, checkpoint: Optional[str] = None,
                  zero_pad_maxpool: bool = False, pretrained_backbone: Optional[str] = None) -> EfficientDet:
     """Build a model from its table row; optionally load a checkpoint.
 
     checkpoint: a path (effdet or zylo117 format, detected from its keys), 'coco' (official
     weights, downloaded to the torch hub cache) or a bundled name such as 'person'.  A checkpoint
     with another class count is transferred (class prediction layer re-initialised);
-    num_classes=None takes the checkpoint's own class count (90 without a checkpoint).
+    num_classes=None (the default) takes the checkpoint's own class count, or 90 (COCO) without one,
+    so `create_model('lite0', checkpoint='person')` is the 1-class person detector, not a COCO head.
     zero_pad_maxpool: reproduce zylo117's zero-padded max-pools (set automatically for its checkpoints).
     """
     from . import weights

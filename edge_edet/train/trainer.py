@@ -150,15 +150,6 @@ def evaluate_model(model, dataset: DetectionDataset, coco, labels: Sequence[str]
     return evaluate(coco, rows, image_ids)
 
 
-def fill_missing_area(coco):
-    """pycocotools needs each annotation's 'area' (KeyError without it); many hand-made jsons omit it.
-    Use the box area, as COCO's own tools do for boxes without masks."""
-    for ann in coco.dataset["annotations"]:
-        if "area" not in ann and isinstance(ann.get("bbox"), (list, tuple)) and len(ann["bbox"]) == 4:
-            ann["area"] = float(ann["bbox"][2]) * float(ann["bbox"][3])
-    return coco
-
-
 def _progress(iterable, desc: str, enabled: bool, total: Optional[int] = None):
     if not enabled:
         return iterable
@@ -221,7 +212,7 @@ class Trainer:
         _warn(report.summary())
         val_records, val_report = read_coco(options.val_annotations, options.val_images, self.labels)
         _warn(val_report.summary())
-        self.val_coco = fill_missing_area(load_coco(options.val_annotations))
+        self.val_coco = load_coco(options.val_annotations)
         self.train_set = DetectionDataset(train_records, self.cfg, anchors, train=True,
                                           scale_range=(options.scale_min, options.scale_max), seed=options.seed)
         self.val_set = DetectionDataset(val_records, self.cfg, anchors, train=False)
