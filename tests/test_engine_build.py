@@ -522,3 +522,16 @@ def test_real_export_dispatch_and_trt11_fp16_conversion(exported, tmp_path):
     again = plan_for("11.4.1", fp16, tmp_path)  # the converted graph builds as it is
     assert not again.convert_fp16 and again.target_precision == "fp16"
     assert plan_for("10.3.0", fp16, tmp_path).network_flags == ["STRONGLY_TYPED"]
+
+
+def test_calibration_cache_is_retargeted_to_the_installed_tensorrt():
+    """TensorRT ignores a cache written for another version: the builder rewrites the header only."""
+    from edge_edet.engine.calibrator import cache_for_version
+    from edge_edet.precision.cache import format_calibration_cache, parse_calibration_cache
+
+    scales = {"images_cast": 0.0123, "/model/conv_stem/Conv_output_0": 1.5e-3}
+    old = format_calibration_cache(scales, "8.5.2").encode()
+    new = cache_for_version(old, "10.3.0")
+    assert new.splitlines()[0] == b"TRT-100300-EntropyCalibration2"
+    version, _, parsed = parse_calibration_cache(new.decode())
+    assert version == 100300 and parsed == parse_calibration_cache(old.decode())[2]

@@ -19,7 +19,7 @@ from typing import Callable, Dict, List, Optional
 from ..errors import EdgeEdetError
 from ..metadata import write_sidecar
 from . import layer_report
-from .calibrator import make_cache_calibrator, read_cache_bytes, validate_with_precision_reader
+from .calibrator import cache_for_version, make_cache_calibrator, read_cache_bytes, validate_with_precision_reader
 from .environment import gpu_info, import_tensorrt, jetson_model
 from .graph import EFFICIENT_NMS, GraphFacts, inspect_onnx
 from .plan import BuildOptions, BuildPlan, LOW_MEMORY_HINT, lowest_precision, make_plan, verify_precision
@@ -198,7 +198,8 @@ def configure(trt, builder, plan: BuildPlan, options: BuildOptions, log):
         profile.set_shape("images", *plan.profile)
         config.add_optimization_profile(profile)
     if plan.calibration_cache:
-        calibrator = make_cache_calibrator(trt, read_cache_bytes(plan.calibration_cache))
+        cache = cache_for_version(read_cache_bytes(plan.calibration_cache), trt.__version__, plan.calibration_cache)
+        calibrator = make_cache_calibrator(trt, cache)
         config.int8_calibrator = calibrator
         if profile is not None:
             config.set_calibration_profile(profile)

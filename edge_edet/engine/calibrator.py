@@ -83,3 +83,12 @@ def make_cache_calibrator(trt, cache: bytes, batch_size: int = 1):
             return None
 
     return CacheOnlyCalibrator()
+
+
+def cache_for_version(data: bytes, trt_version: str, path: str = "calibration cache") -> bytes:
+    """The cache with its header set to the installed TensorRT: TensorRT ignores a cache whose header
+    names another version, and the scales themselves do not depend on the version."""
+    from ..precision.cache import format_calibration_cache, parse_calibration_cache
+
+    _, algorithm, scales = parse_calibration_cache(data.decode("ascii", errors="replace"), path)
+    return format_calibration_cache(scales, trt_version, algorithm).encode("ascii")
