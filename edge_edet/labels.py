@@ -2,7 +2,6 @@
 'N/A' where COCO has no category; evaluation maps labels to dataset ids by name."""
 from __future__ import annotations
 
-import os
 from typing import List, Optional
 
 from .errors import EdgeEdetError

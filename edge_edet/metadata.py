@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 from .errors import EdgeEdetError
 
@@ -130,9 +130,6 @@ def read_sidecar(engine_path: str) -> DeployInfo:
 
 def write_sidecar(engine_path: str, info: DeployInfo) -> str:
     """Write `<engine>.json` atomically (temporary file, then rename)."""
-    path = sidecar_path(engine_path)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(json.loads(info.to_json()), handle, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-    return path
+    from .fileio import write_text_atomic
+
+    return write_text_atomic(sidecar_path(engine_path), json.dumps(json.loads(info.to_json()), indent=2, sort_keys=True))

@@ -19,6 +19,7 @@ from typing import Callable, Dict, List, Optional
 from ..errors import EdgeEdetError
 from ..metadata import write_sidecar
 from . import layer_report
+from ..fileio import write_bytes_atomic
 from .calibrator import cache_for_version, make_cache_calibrator, read_cache_bytes, validate_with_precision_reader
 from .environment import gpu_info, import_tensorrt, jetson_model
 from .graph import EFFICIENT_NMS, GraphFacts, inspect_onnx
@@ -231,17 +232,6 @@ def configure(trt, builder, plan: BuildPlan, options: BuildOptions, log):
     return config, keepalive
 
 
-def atomic_write_bytes(path: str, data) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(memoryview(data))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def inspect_layers(trt, engine) -> List[dict]:
     inspector = engine.create_engine_inspector()
     text = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
@@ -311,7 +301,7 @@ def build_engine(options: BuildOptions, log: Callable[[str], None] = print) -> B
     if any(getattr(k, "asked_for_batches", False) for k in keepalive):
         raise EdgeEdetError(explain_build_failure(["calibration cache does not cover the network"], plan))
     if options.timing_cache:
-        atomic_write_bytes(options.timing_cache, config.get_timing_cache().serialize())
+        write_bytes_atomic(options.timing_cache, config.get_timing_cache().serialize())
         log(f"timing cache saved to {options.timing_cache}")
 
     runtime = trt.Runtime(logger)
@@ -327,7 +317,7 @@ def build_engine(options: BuildOptions, log: Callable[[str], None] = print) -> B
         raise EdgeEdetError(f"{refusal}; the engine was not written (see --verbose for TensorRT's log)")
     precision = lowest_precision(counts) or plan.target_precision
 
-    atomic_write_bytes(options.engine, serialized)
+    write_bytes_atomic(options.engine, serialized)
     info = _sidecar_info(facts, plan, options, onnx_path, trt.__version__, precision, counts, summary, seconds)
     sidecar = write_sidecar(options.engine, info)
     size = os.path.getsize(options.engine)

@@ -3,8 +3,6 @@ metadata, check, and write atomically."""
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import warnings
 from typing import Callable, List, Optional
 
@@ -13,22 +11,17 @@ import torch
 from onnx import TensorProto, helper
 
 from ..errors import EdgeEdetError
+from ..fileio import atomic_output, check_output_folder
 from ..metadata import NMS_KINDS, DeployInfo, write_onnx_metadata
 from .core import DeployCore
-from .nms import OUTPUTS, PLUGIN_DOMAIN, add_efficient_nms, add_no_nms, add_onnx_nms
+from .nms import PLUGIN_DOMAIN, add_efficient_nms, add_no_nms, add_onnx_nms
 
 DEFAULT_OPSET = 17  # TensorRT 8.5's ONNX parser supports opsets up to 17
 
 
 def check_output_path(path: str) -> None:
     """Fail before any work when the output cannot be written."""
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(folder):
-        raise EdgeEdetError(f"output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise EdgeEdetError(f"output folder {folder} is not writable")
-    if os.path.isdir(path):
-        raise EdgeEdetError(f"output path {path} is a folder")
+    check_output_folder(path)
 
 
 def _trace_core(model, batch: int, dynamic: bool, opset: int) -> onnx.ModelProto:
@@ -127,16 +120,8 @@ def export_model_proto(model, labels: List[str], nms: str = "onnx", batch: int =
 
 def save_atomic(proto: onnx.ModelProto, path: str) -> None:
     """Write next to the target, then rename: a failure leaves no file behind."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(prefix=".edge_edet_", suffix=".onnx.tmp", dir=folder)
-    os.close(handle)
-    try:
+    with atomic_output(path) as tmp:
         onnx.save(proto, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def export_onnx(model, output: str, labels: Optional[List[str]] = None, precision: str = "fp32",

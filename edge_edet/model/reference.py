@@ -1,7 +1,6 @@
 """Reference post-processing of the PyTorch model (the effdet recipe), via the runtime's numpy path."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..anchors import generate_anchors

@@ -18,10 +18,10 @@ from __future__ import annotations
 import os
 import re
 import struct
-import tempfile
 from typing import Dict, Tuple
 
 from ..errors import EdgeEdetError
+from ..fileio import check_output_folder, write_text_atomic
 
 DEFAULT_TRT_VERSION = "8.5.2"  # JetPack 5.1; pass the builder's own trt.__version__ when known
 ALGORITHM = "EntropyCalibration2"
@@ -72,17 +72,8 @@ def write_calibration_cache(path: str, scales: Dict[str, float], trt_version=DEF
                             algorithm: str = ALGORITHM) -> str:
     """Write {tensor name: scale (amax/127)} as a TensorRT calibration cache, atomically."""
     text = format_calibration_cache(scales, trt_version, algorithm)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise EdgeEdetError(f"output folder {folder} does not exist")
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".calib", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="ascii", newline="\n") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    check_output_folder(path)
+    write_text_atomic(path, text)
     return path
 
 

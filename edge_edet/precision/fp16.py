@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 import onnx
 
 from ..errors import EdgeEdetError
-from ..metadata import deploy_info_from_onnx_model, write_onnx_metadata
+from ..metadata import write_onnx_metadata
 from .regions import check_deploy_graph, constants_to_initializers, ensure_node_names, split_regions
 from .save import load_onnx, save_onnx_atomic
 

@@ -16,7 +16,6 @@ tail calibrate too), and are kept: the same ranges become the legacy TensorRT ca
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass, field

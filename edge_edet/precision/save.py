@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import onnx
 
 from ..errors import EdgeEdetError
+from ..fileio import atomic_output, check_output_folder
 
 
 def load_onnx(path: str) -> onnx.ModelProto:
@@ -19,21 +19,12 @@ def load_onnx(path: str) -> onnx.ModelProto:
 
 
 def check_output_path(path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise EdgeEdetError(f"output folder {folder} does not exist")
+    check_output_folder(path)
 
 
 def save_onnx_atomic(model: onnx.ModelProto, path: str) -> str:
     """Write to a temporary file in the output's folder, then rename over `path`."""
-    check_output_path(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=folder)
-    os.close(handle)
-    try:
+    check_output_folder(path)
+    with atomic_output(path) as tmp:
         onnx.save(model, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

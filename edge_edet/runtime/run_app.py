@@ -19,6 +19,7 @@ import threading
 from typing import List, Optional, Sequence
 
 from ..errors import EdgeEdetError
+from ..fileio import write_text_atomic
 
 BUNDLED_DEPLOY_NAMES = ("person.trt", "person.engine", "person.plan", "person.onnx")
 MAKE_BUNDLED = "edge-edet export --model lite0 --weights person --output person.onnx"
@@ -97,10 +98,7 @@ def find_default_model(search_dirs: Sequence[str]) -> str:
 
 
 def _write_json_atomic(path: str, data: dict) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2))
 
 
 def peak_rss_mb() -> Optional[float]:

@@ -6,26 +6,17 @@ Both hold `state_dict_ema` (the weights to evaluate and ship) and `model` (the r
 from __future__ import annotations
 
 import os
-import tempfile
 
 import torch
 
 from ..errors import EdgeEdetError
+from ..fileio import atomic_output
 
 
 def save_atomic(obj, path: str) -> None:
     """torch.save to a temp file in the same folder, then os.replace: never a half-written file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=folder)
-    os.close(handle)
-    try:
+    with atomic_output(path) as tmp:
         torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def load_run_checkpoint(path: str) -> dict:
