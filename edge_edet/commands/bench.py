@@ -1,7 +1,7 @@
 """`edge-edet bench`: latency and throughput of an exported model, optionally against PyTorch eager."""
 from __future__ import annotations
 
-from .eval import positive_int
+from ..argtypes import positive_int
 
 
 def non_negative_int(text: str) -> int:

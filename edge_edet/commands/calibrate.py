@@ -2,18 +2,9 @@
 legacy TensorRT calibration cache for implicit-INT8 builds (TensorRT 8.5 / 10.x)."""
 from __future__ import annotations
 
-import argparse
 import sys
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from ..argtypes import positive_int as _positive
 
 
 def register(subparsers) -> None:

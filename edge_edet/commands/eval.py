@@ -1,17 +1,8 @@
 """`edge-edet eval`: COCO AP of a deploy ONNX or engine on a COCO-format image folder."""
 from __future__ import annotations
 
-import argparse
 
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from ..argtypes import positive_int
 
 
 def register(subparsers) -> None:

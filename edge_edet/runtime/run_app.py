@@ -19,6 +19,7 @@ import threading
 from typing import List, Optional, Sequence
 
 from ..errors import EdgeEdetError
+from ..argtypes import positive_int as _positive_int
 from ..fileio import write_text_atomic
 
 BUNDLED_DEPLOY_NAMES = ("person.trt", "person.engine", "person.plan", "person.onnx")
@@ -69,16 +70,6 @@ def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") ->
                      help="do not draw boxes, labels and FPS on the frames")
     out.add_argument("--summary-json", default=None, metavar="FILE",
                      help="also write the end-of-run summary as JSON")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
-    return value
 
 
 def _non_negative_int(text: str) -> int:
