@@ -11,17 +11,25 @@ import tempfile
 from .errors import EdgeEdetError
 
 
-def check_output_folder(path: str) -> str:
-    """Fail before any work when `path` cannot be written; returns its absolute path."""
-    path = os.path.abspath(path)
-    folder = os.path.dirname(path)
+def check_output_file(path: str, what: str = "output") -> str:
+    """Absolute path of a file we may create; one clear sentence if its folder is missing or cannot
+    be written.  Creates a probe file rather than trusting permission bits (root ignores them)."""
+    if not path:
+        raise EdgeEdetError(f"{what} needs a file name")
+    full = os.path.abspath(os.path.expanduser(path))
+    folder = os.path.dirname(full)
+    if os.path.isdir(full):
+        raise EdgeEdetError(f"{what} {path} is a folder; give a file name")
     if not os.path.isdir(folder):
-        raise EdgeEdetError(f"output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise EdgeEdetError(f"output folder {folder} is not writable")
-    if os.path.isdir(path):
-        raise EdgeEdetError(f"output path {path} is a folder")
-    return path
+        raise EdgeEdetError(f"{what} {path}: folder {folder} does not exist")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".edge_edet-probe-", dir=folder)
+    except OSError as exc:
+        raise EdgeEdetError(f"{what} {path}: cannot write in {folder}, the folder is not writable "
+                            f"({exc.strerror or exc})") from None
+    os.close(handle)
+    os.remove(probe)
+    return full
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -19,7 +18,7 @@ from typing import Callable, Dict, List, Optional
 from ..errors import EdgeEdetError
 from ..metadata import write_sidecar
 from . import layer_report
-from ..fileio import write_bytes_atomic
+from ..fileio import check_output_file, write_bytes_atomic
 from .calibrator import cache_for_version, make_cache_calibrator, read_cache_bytes, validate_with_precision_reader
 from .environment import gpu_info, import_tensorrt, jetson_model
 from .graph import EFFICIENT_NMS, GraphFacts, inspect_onnx
@@ -45,19 +44,7 @@ class BuildResult:
 # -- checks that need neither TensorRT nor a GPU -------------------------------------------------
 def check_writable_file(path: str, what: str) -> None:
     """Refuse an output path whose folder is missing or read-only, by trying to create a file there."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise EdgeEdetError(f"{what} {path} is a folder; give a file name")
-    if not os.path.isdir(folder):
-        raise EdgeEdetError(f"cannot write {what} {path}: folder {folder} does not exist")
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".edge_edet_probe_", dir=folder)
-        os.close(handle)
-        os.remove(probe)
-    except OSError:
-        raise EdgeEdetError(f"cannot write {what} {path}: folder {folder} is not writable") from None
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        raise EdgeEdetError(f"cannot write {what} {path}: the existing file is read-only")
+    check_output_file(path, what)
 
 
 def preflight(options: BuildOptions) -> GraphFacts:

@@ -20,22 +20,28 @@ def normalise_name(name: str) -> str:
     return " ".join(str(name).lower().replace("_", " ").split())
 
 
+def read_coco_json(path: str) -> dict:
+    """The json of a COCO annotations file, checked for the three lists COCO needs."""
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise EdgeEdetError(f"annotations file {path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise EdgeEdetError(f"annotations file {path} is not valid JSON") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
+        raise EdgeEdetError(f"annotations file {path} is not COCO format "
+                            "(needs lists 'images', 'annotations' and 'categories')")
+    return data
+
+
 def load_coco(annotations_path: str):
     """pycocotools COCO object, or one clear error for a missing or malformed file."""
     try:
         from pycocotools.coco import COCO
     except ImportError:
         raise EdgeEdetError("COCO evaluation needs pycocotools: pip install pycocotools") from None
-    try:
-        with open(annotations_path, "r", encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        raise EdgeEdetError(f"annotations file {annotations_path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise EdgeEdetError(f"annotations file {annotations_path} is not valid JSON") from None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
-        raise EdgeEdetError(f"annotations file {annotations_path} is not COCO format "
-                            "(needs lists 'images', 'annotations' and 'categories')")
+    data = read_coco_json(annotations_path)
     for ann in data["annotations"]:  # pycocotools needs 'area'; hand-made files often omit it
         if isinstance(ann, dict) and "area" not in ann and isinstance(ann.get("bbox"), list) and len(ann["bbox"]) == 4:
             ann["area"] = float(ann["bbox"][2]) * float(ann["bbox"][3])

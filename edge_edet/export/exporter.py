@@ -11,7 +11,7 @@ import torch
 from onnx import TensorProto, helper
 
 from ..errors import EdgeEdetError
-from ..fileio import atomic_output, check_output_folder
+from ..fileio import atomic_output, check_output_file
 from ..metadata import NMS_KINDS, DeployInfo, write_onnx_metadata
 from .core import DeployCore
 from .nms import PLUGIN_DOMAIN, add_efficient_nms, add_no_nms, add_onnx_nms
@@ -21,7 +21,7 @@ DEFAULT_OPSET = 17  # TensorRT 8.5's ONNX parser supports opsets up to 17
 
 def check_output_path(path: str) -> None:
     """Fail before any work when the output cannot be written."""
-    check_output_folder(path)
+    check_output_file(path)
 
 
 def _trace_core(model, batch: int, dynamic: bool, opset: int) -> onnx.ModelProto:

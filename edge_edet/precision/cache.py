@@ -21,7 +21,7 @@ import struct
 from typing import Dict, Tuple
 
 from ..errors import EdgeEdetError
-from ..fileio import check_output_folder, write_text_atomic
+from ..fileio import check_output_file, write_text_atomic
 
 DEFAULT_TRT_VERSION = "8.5.2"  # JetPack 5.1; pass the builder's own trt.__version__ when known
 ALGORITHM = "EntropyCalibration2"
@@ -72,7 +72,7 @@ def write_calibration_cache(path: str, scales: Dict[str, float], trt_version=DEF
                             algorithm: str = ALGORITHM) -> str:
     """Write {tensor name: scale (amax/127)} as a TensorRT calibration cache, atomically."""
     text = format_calibration_cache(scales, trt_version, algorithm)
-    check_output_folder(path)
+    check_output_file(path)
     write_text_atomic(path, text)
     return path
 

@@ -6,7 +6,7 @@ import os
 import onnx
 
 from ..errors import EdgeEdetError
-from ..fileio import atomic_output, check_output_folder
+from ..fileio import atomic_output, check_output_file
 
 
 def load_onnx(path: str) -> onnx.ModelProto:
@@ -19,12 +19,12 @@ def load_onnx(path: str) -> onnx.ModelProto:
 
 
 def check_output_path(path: str) -> None:
-    check_output_folder(path)
+    check_output_file(path)
 
 
 def save_onnx_atomic(model: onnx.ModelProto, path: str) -> str:
     """Write to a temporary file in the output's folder, then rename over `path`."""
-    check_output_folder(path)
+    check_output_file(path)
     with atomic_output(path) as tmp:
         onnx.save(model, tmp)
     return path

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from typing import Optional
 
 import cv2
 import numpy as np
 
 from ..errors import EdgeEdetError
+from ..fileio import check_output_file
 from .detections import Detections
 from .letterbox import letterbox
 from .mjpeg import MjpegServer
@@ -26,21 +26,7 @@ VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", 
 
 def check_output_path(path: str, flag: str) -> str:
     """Absolute path of a file we may create; one clear sentence if its folder is missing or read-only."""
-    if not path:
-        raise EdgeEdetError(f"{flag} needs a file name")
-    full = os.path.abspath(os.path.expanduser(path))
-    folder = os.path.dirname(full)
-    if os.path.isdir(full):
-        raise EdgeEdetError(f"{flag} {path} is a folder; give a file name")
-    if not os.path.isdir(folder):
-        raise EdgeEdetError(f"{flag} {path}: folder {folder} does not exist")
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".edge-edet-probe-", dir=folder)
-    except OSError as exc:
-        raise EdgeEdetError(f"{flag} {path}: cannot write in {folder} ({exc.strerror or exc})") from None
-    os.close(handle)
-    os.remove(probe)
-    return full
+    return check_output_file(path, flag)
 
 
 def _temp_name(full: str) -> str:

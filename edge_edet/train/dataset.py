@@ -8,7 +8,6 @@ An empty dataset is an error.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import EdgeEdetError
-from ..eval.coco import normalise_name
+from ..eval.coco import normalise_name, read_coco_json
 from .assigner import assign
 from .augment import clip_boxes, eval_transform, normalise, train_transform
 
@@ -78,15 +77,9 @@ def category_labels(annotations_path: str) -> List[str]:
 
 def _read_json(path: str) -> dict:
     try:
-        with open(path, "r", encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        raise DatasetError(f"annotations file {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise DatasetError(f"annotations file {path} is not valid JSON") from None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
-        raise DatasetError(f"annotations file {path} is not COCO format (needs lists 'images', 'annotations' and 'categories')")
-    return data
+        return read_coco_json(path)
+    except EdgeEdetError as exc:  # same sentence, as the training data error
+        raise DatasetError(str(exc)) from None
 
 
 def read_coco(annotations_path: str, images_dir: str, labels: Sequence[str], check_files: bool = True):
