@@ -27,7 +27,7 @@ setup(
         "train": EXPORT + EVAL + TRAIN,
         "trt": ["tensorrt>=8.5", "pycuda>=2022.1", "onnx>=1.15"],
         "cuda-graph": ["cuda-python>=11.4"],
-        "test": EXPORT + EVAL + TRAIN + ["pytest>=7"],
+        "test": EXPORT + EVAL + TRAIN + ["pytest>=7", "import-linter>=2.1"],
     },
     entry_points={"console_scripts": ["edge-edet=edge_edet.cli:main"]},
 )

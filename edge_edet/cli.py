@@ -2,7 +2,7 @@
 
 Each command module defines `register(subparsers)` and does its heavy imports inside its run
 function, so `edge-edet --help` and the runtime commands never import torch.  User mistakes
-(EdgeEdetError) become one sentence on stderr and exit code 2.
+(EdgeEdetError) become one sentence on stderr and exit code 2 (contract.cli.guarded).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from . import __version__
-from .errors import EdgeEdetError
+from .contract.cli import guarded
 
 COMMANDS = ("info", "export", "convert", "calibrate", "build", "run", "eval", "bench", "train", "doctor")
 
@@ -21,19 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edge-edet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"edge_edet.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"edge_edet.commands.{name}":
-                continue  # command not written yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"edge_edet.commands.{name}").register(sub)  # a broken command is an error, not a gap
     return parser
-
-
-def fail(message: str, code: int = 2) -> int:
-    print(f"edge-edet: error: {message}", file=sys.stderr)
-    return code
 
 
 def main(argv=None) -> int:
@@ -42,14 +31,7 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        result = args.func(args)
-    except EdgeEdetError as exc:
-        return fail(str(exc))
-    except KeyboardInterrupt:
-        print("edge-edet: interrupted", file=sys.stderr)
-        return 130
-    return int(result or 0)
+    return guarded(lambda: args.func(args))
 
 
 if __name__ == "__main__":

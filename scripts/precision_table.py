@@ -91,10 +91,10 @@ def main() -> int:
     if int8_keys:
         import onnx
 
-        from edge_edet.metadata import deploy_info_from_onnx_model, write_onnx_metadata
+        from edge_edet.contract.metadata import deploy_info_from_onnx_model, write_onnx_metadata
         from edge_edet.precision.calibration_data import load_calibration_images
         from edge_edet.precision.quantize import CalibrationResult, calibrate_methods, quantize_int8, quantize_with_ranges
-        from edge_edet.precision.save import save_onnx_atomic
+        from edge_edet.contract.onnx_io import save_onnx_atomic
         from edge_edet.precision.sensitivity import DEFAULT_MIXED_LAYERS, most_sensitive
 
         model = onnx.load(path["fp32"])

@@ -20,3 +20,24 @@ def shared_path(*parts: str) -> str:
 @pytest.fixture(scope="session")
 def shared():
     return shared_path
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than ~10 s on a 2-core CPU (fast subset: -m 'not slow')")
+
+
+@pytest.fixture(scope="session")
+def deploy_lite0(tmp_path_factory):
+    """One real deploy graph for the whole suite: lite0 at 256, the 90 COCO labels, random weights
+    (seeded), score threshold 0.001 so boxes come out.  Exported once per test session."""
+    import torch
+
+    import edge_edet
+    from edge_edet.export import export_onnx
+
+    torch.manual_seed(0)
+    path = str(tmp_path_factory.mktemp("deploy") / "lite0.onnx")
+    model = edge_edet.create_model("lite0", input_size=256)
+    export_onnx(model, path, score_threshold=0.001, weights="random",
+                log=lambda *a: None)
+    return path

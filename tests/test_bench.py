@@ -7,11 +7,11 @@ import pytest
 
 from edge_edet.bench.eager import eager_checkpoint
 from edge_edet.bench.latency import bench_model
-from edge_edet.bench.machine import describe_machine, peak_rss_mb
+from edge_edet.contract.machine import describe_machine, peak_rss_mb
 from edge_edet.bench.stats import latency_stats
 from edge_edet.cli import main
-from edge_edet.errors import EdgeEdetError
-from edge_edet.metadata import DeployInfo
+from edge_edet.contract.errors import EdgeEdetError
+from edge_edet.contract.metadata import DeployInfo
 
 from conftest import shared_path
 

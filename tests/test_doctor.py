@@ -3,7 +3,7 @@ import json
 
 from edge_edet.cli import main as cli_main
 from edge_edet.commands.doctor import report_lines
-from edge_edet.engine.environment import environment_report, parse_video_io
+from edge_edet.contract.machine import environment_report, parse_video_io
 
 BUILD_INFO = """
   Video I/O:

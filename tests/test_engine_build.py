@@ -26,8 +26,8 @@ from edge_edet.engine.calibrator import describe_cache, read_cache_bytes
 from edge_edet.engine.graph import inspect_onnx
 from edge_edet.engine.plan import (BuildOptions, make_plan, parse_batch, verify_precision, lowest_precision)
 from edge_edet.engine.versions import TrtVersion
-from edge_edet.errors import EdgeEdetError
-from edge_edet.metadata import DeployInfo, read_sidecar, write_onnx_metadata, write_sidecar
+from edge_edet.contract.errors import EdgeEdetError
+from edge_edet.contract.metadata import DeployInfo, read_sidecar, write_onnx_metadata, write_sidecar
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -478,15 +478,11 @@ def test_build_failures_are_explained(graphs, tmp_path):
 
 
 # -- real TensorRT ---------------------------------------------------------------------------------------
-def test_real_fp16_build_proves_its_precision(tmp_path):
+def test_real_fp16_build_proves_its_precision(tmp_path, deploy_lite0):
     trt = pytest.importorskip("tensorrt", reason="TensorRT is not installed (JetPack on a Jetson, or "
                                                  "`pip install tensorrt` with an NVIDIA GPU)")
     pytest.importorskip("pycuda.driver", reason="pycuda is not installed (needed to name the GPU)")
-    export = pytest.importorskip("edge_edet.export", reason="the exporter is not in this checkout yet")
-    import edge_edet
-
-    onnx_path = str(tmp_path / "lite0.onnx")
-    export.export_onnx(edge_edet.create_model("lite0", input_size=256), onnx_path, log=lambda *a: None)
+    onnx_path = deploy_lite0
     result = build_engine(BuildOptions(onnx=onnx_path, engine=str(tmp_path / "lite0.trt"), precision="fp16",
                                        workspace_mib=512), log=print)
     assert isinstance(result, BuildResult) and result.layer_counts["fp16"] > 0
@@ -495,14 +491,8 @@ def test_real_fp16_build_proves_its_precision(tmp_path):
 
 # -- a real exported graph (lite0, random weights, 256 px) through the whole pre-build path -----------
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    pytest.importorskip("torch", reason="exporting needs torch")
-    export = pytest.importorskip("edge_edet.export", reason="the exporter is not in this checkout yet")
-    import edge_edet
-
-    path = str(tmp_path_factory.mktemp("export") / "lite0.onnx")
-    export.export_onnx(edge_edet.create_model("lite0", input_size=256), path, log=lambda *a: None)
-    return path
+def exported(deploy_lite0):
+    return deploy_lite0
 
 
 def test_real_export_dispatch_and_trt11_fp16_conversion(exported, tmp_path):

@@ -8,10 +8,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edge_edet.cli import main
-from edge_edet.errors import EdgeEdetError
+from edge_edet.contract.errors import EdgeEdetError
 from edge_edet.eval.coco import detections_to_coco, evaluate, load_coco
 from edge_edet.eval.runner import AP_FIELDS, threshold_warning
-from edge_edet.metadata import DeployInfo, write_onnx_metadata
+from edge_edet.contract.metadata import DeployInfo, write_onnx_metadata
 
 from conftest import shared_path
 
@@ -225,15 +225,9 @@ def test_labels_map_by_name_for_both_coco_conventions():
 
 
 @pytest.fixture(scope="module")
-def lite0_onnx(tmp_path_factory):
-    """Random-weight lite0 at 256 with the evaluation threshold (AP is ~0; the run is what is tested)."""
-    import edge_edet
-    from edge_edet.export import export_onnx
-
-    path = str(tmp_path_factory.mktemp("eval") / "lite0.onnx")
-    export_onnx(edge_edet.create_model("lite0", input_size=256), path, score_threshold=0.001, weights="random",
-                log=lambda *_: None)
-    return path
+def lite0_onnx(deploy_lite0):
+    """The suite's random-weight lite0 at 256 with the evaluation threshold (AP is ~0; the run is what is tested)."""
+    return deploy_lite0
 
 
 def test_coco80_val_runs_end_to_end(lite0_onnx, tmp_path, capsys):

@@ -11,10 +11,10 @@ import onnx
 import pytest
 import torch
 
-from edge_edet.errors import EdgeEdetError
+from edge_edet.contract.errors import EdgeEdetError
 from edge_edet.export import export_onnx
 from edge_edet.export.nms import TRT_TOPK_LIMIT
-from edge_edet.metadata import MetadataError, read_onnx_metadata
+from edge_edet.contract.metadata import MetadataError, read_onnx_metadata
 from edge_edet.model import create_model
 from edge_edet.model.reference import reference_detect
 from edge_edet.runtime import Detector

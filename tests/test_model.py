@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from edge_edet.anchors import generate_anchors
-from edge_edet.config import ConfigError, get_config
+from edge_edet.contract.anchors import generate_anchors
+from edge_edet.contract.config import ConfigError, get_config
 from edge_edet.model import EfficientDet, create_model, flatten_outputs
 from edge_edet.model.weights import CheckpointError
 

@@ -20,8 +20,10 @@ class RefuseTorch:
             attempts.append(name)
             raise ImportError("torch is refused in this check")
 sys.meta_path.insert(0, RefuseTorch())
-import edge_edet.runtime
-modules = ["edge_edet.runtime"] + [m.name for m in pkgutil.walk_packages(edge_edet.runtime.__path__, "edge_edet.runtime.")]
+import edge_edet.contract, edge_edet.runtime
+modules = ["edge_edet.runtime", "edge_edet.contract"]
+for package in (edge_edet.runtime, edge_edet.contract):
+    modules += [m.name for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")]
 modules.append("edge_edet.commands.run")
 failed = {}
 for name in modules:
@@ -50,7 +52,7 @@ def test_runtime_demo_and_build_engines_never_import_torch():
                             cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    for expected in ("edge_edet.runtime.sources", "edge_edet.runtime.pipeline", "edge_edet.runtime.run_app",
+    for expected in ("edge_edet.runtime.sources", "edge_edet.runtime.pipeline", "edge_edet.contract.frames",
                      "edge_edet.runtime.mjpeg", "edge_edet.runtime.backends.onnxruntime_backend"):
         assert expected in report["modules"]
     assert report["attempts"] == [], f"torch import attempted: {report['failed']}"

@@ -13,7 +13,7 @@ from onnx import helper, numpy_helper
 
 from conftest import shared_path
 from edge_edet.cli import main
-from edge_edet.metadata import read_onnx_metadata
+from edge_edet.contract.metadata import read_onnx_metadata
 from edge_edet.precision import cache as trt_cache
 from edge_edet.precision.quantize import network_cut
 from edge_edet.precision.regions import split_regions
@@ -92,7 +92,7 @@ def test_fp16_graph_keeps_io_decode_and_nms_in_fp32(graphs):
 
 def test_fp16_graph_runs_and_follows_fp32(graphs):
     frame = _frame()
-    from edge_edet.runtime.letterbox import letterbox
+    from edge_edet.contract.letterbox import letterbox
 
     batch = letterbox(frame, (320, 320), read_onnx_metadata(graphs["fp32"]).pad_color_bgr)[0][None]
     ref = dict(zip([o.name for o in _session(graphs["fp32"]).get_outputs()],
@@ -220,7 +220,7 @@ def test_int8_mixed_keeps_measured_layers_in_fp16(graphs):
 
 
 def read_onnx_metadata_from(model):
-    from edge_edet.metadata import deploy_info_from_onnx_model
+    from edge_edet.contract.metadata import deploy_info_from_onnx_model
 
     return deploy_info_from_onnx_model(model)
 
@@ -270,7 +270,7 @@ def test_cache_format_round_trips_bit_exactly(tmp_path):
 
 
 def test_cache_rejects_what_tensorrt_would_misread(tmp_path):
-    from edge_edet.errors import EdgeEdetError
+    from edge_edet.contract.errors import EdgeEdetError
 
     with pytest.raises(EdgeEdetError):
         trt_cache.write_calibration_cache(str(tmp_path / "x.calib"), {"t": 0.0})
@@ -298,7 +298,7 @@ def test_calibrate_from_a_three_frame_video(graphs, tmp_path, capsys):
 
 def test_corrupt_images_are_skipped_counted_and_warned(graphs, tmp_path, capsys):
     from edge_edet.precision.calibration_data import load_calibration_images
-    from edge_edet.runtime.letterbox import letterbox
+    from edge_edet.contract.letterbox import letterbox
 
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -320,7 +320,7 @@ def _fails(args, capsys, output, pattern):
     assert code == 2 and "Traceback" not in err
     assert err.startswith("edge-edet: error: ") and re.search(pattern, err), err
     assert not os.path.exists(output)
-    assert not [p for p in os.listdir(os.path.dirname(output)) if p.startswith(".tmp-")]
+    assert not [p for p in os.listdir(os.path.dirname(output)) if p.startswith(".edge_edet-")]  # fileio's temporaries
 
 
 def test_bad_inputs_give_one_sentence_and_no_output(graphs, tmp_path, capsys):

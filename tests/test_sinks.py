@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_edet.errors import EdgeEdetError
+from edge_edet.contract.errors import EdgeEdetError
 from edge_edet.runtime.detections import Detections
 from edge_edet.runtime.mjpeg import BOUNDARY, MjpegServer, parse_serve
 from edge_edet.runtime.overlay import class_color, draw_detections

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from edge_edet.errors import EdgeEdetError
+from edge_edet.contract.errors import EdgeEdetError
 from edge_edet.runtime.mjpeg import MjpegServer
-from edge_edet.runtime.sources import (FrameSource, SourceSpec, csi_pipeline, iter_frames, open_reader, open_source,
-                                       parse_source, redact)
+from edge_edet.contract.frames import iter_frames, open_reader
+from edge_edet.contract.source_uri import SourceSpec, csi_pipeline, parse_source, redact
+from edge_edet.runtime.sources import FrameSource, open_source
 
 VIDEO_FRAMES = 151
 

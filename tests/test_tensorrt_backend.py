@@ -7,8 +7,8 @@ Tests that need TensorRT + pycuda + a GPU skip with the reason.
 import numpy as np
 import pytest
 
-from edge_edet.errors import EdgeEdetError
-from edge_edet.metadata import DeployInfo, MetadataError, write_sidecar
+from edge_edet.contract.errors import EdgeEdetError
+from edge_edet.contract.metadata import DeployInfo, MetadataError, write_sidecar
 from edge_edet.runtime import Detector
 from edge_edet.runtime.backends import open_backend
 from edge_edet.runtime.backends.tensorrt_backend import (engine_mismatch, explain_load_failure, rebuild_hint,
@@ -152,18 +152,15 @@ def test_backend_module_never_imports_torch_or_autoinit():
 
 
 # -- real TensorRT + GPU ------------------------------------------------------------------------------------
-def test_real_engine_runs_from_a_worker_thread(tmp_path):
+def test_real_engine_runs_from_a_worker_thread(tmp_path, deploy_lite0):
     pytest.importorskip("tensorrt", reason="TensorRT is not installed (JetPack, or `pip install tensorrt` with a GPU)")
     pytest.importorskip("pycuda.driver", reason="pycuda is not installed")
-    export = pytest.importorskip("edge_edet.export", reason="the exporter is not in this checkout yet")
     import threading
 
-    import edge_edet
     from edge_edet.engine.builder import build_engine
     from edge_edet.engine.plan import BuildOptions
 
-    onnx_path = str(tmp_path / "lite0.onnx")
-    export.export_onnx(edge_edet.create_model("lite0", input_size=256), onnx_path, log=lambda *a: None)
+    onnx_path = deploy_lite0
     engine = str(tmp_path / "lite0.trt")
     build_engine(BuildOptions(onnx=onnx_path, engine=engine, precision="fp16", workspace_mib=512), log=print)
     backend = open_backend(engine)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from edge_edet.anchors import decode_boxes, encode_boxes, generate_anchors
-from edge_edet.config import get_config
-from edge_edet.errors import EdgeEdetError
+from edge_edet.contract.anchors import decode_boxes, encode_boxes, generate_anchors
+from edge_edet.contract.config import get_config
+from edge_edet.contract.errors import EdgeEdetError
 from edge_edet.train.assigner import IGNORE, NEGATIVE, assign, box_iou
 from edge_edet.train.augment import hflip, pad_color_bgr, scale_jitter_crop
 from edge_edet.train.dataset import DatasetError, read_coco

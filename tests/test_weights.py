@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from edge_edet.config import get_config
+from edge_edet.contract.config import get_config
 from edge_edet.model import create_model
 from edge_edet.model.weights import CheckpointError, download_coco, read_state_file
 

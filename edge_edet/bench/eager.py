@@ -12,8 +12,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import EdgeEdetError
-from ..runtime.letterbox import letterbox
+from ..contract.errors import EdgeEdetError
+from ..contract.letterbox import letterbox
 from .latency import batches, check_batch
 from .stats import latency_stats
 

@@ -13,7 +13,7 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import EdgeEdetError
+from ..contract.errors import EdgeEdetError
 from .stats import latency_stats
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")

@@ -14,7 +14,8 @@ import subprocess
 import sys
 from typing import Optional
 
-from ..errors import EdgeEdetError
+from ..contract.cli import guarded
+from ..contract.errors import EdgeEdetError
 
 SIDES = ("deployed", "eager")
 
@@ -51,14 +52,14 @@ def main(argv=None) -> int:
 
     from ..runtime import Detector
     from .latency import batches, load_frames, synthetic_frames
-    from .machine import peak_rss_mb
+    from ..contract.machine import peak_rss_mb
 
     frames = load_frames(args.images, args.count) if args.images else synthetic_frames(args.count)
     options = {"threads": args.threads} if args.threads else {}
     if args.side == "eager":
         import torch  # noqa: F401  (counted in the baseline: a PyTorch deployment pays for it)
 
-        from ..metadata import read_onnx_metadata
+        from ..contract.metadata import read_onnx_metadata
         from .eager import EagerDetector
 
         info = read_onnx_metadata(args.model)
@@ -79,8 +80,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except EdgeEdetError as exc:
-        print(f"edge-edet: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(guarded(main))

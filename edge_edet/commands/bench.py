@@ -1,7 +1,7 @@
 """`edge-edet bench`: latency and throughput of an exported model, optionally against PyTorch eager."""
 from __future__ import annotations
 
-from ..argtypes import positive_int
+from ..contract.cli import positive_int
 
 
 def non_negative_int(text: str) -> int:
@@ -44,10 +44,10 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..bench.latency import bench_model, load_frames, synthetic_frames
-    from ..bench.machine import describe_machine, peak_rss_mb
+    from ..contract.machine import describe_machine, peak_rss_mb
     from ..bench.stats import format_stats
-    from ..errors import EdgeEdetError
-    from ..eval.runner import model_summary, write_json_atomic
+    from ..contract.errors import EdgeEdetError
+    from ..contract.fileio import write_json_atomic
     from ..runtime import Detector
 
     providers = [p.strip() for p in args.providers.split(",") if p.strip()] if args.providers else None
@@ -57,7 +57,7 @@ def run(args) -> int:
         batch = args.batch or detector.backend.max_batch
         count = max(batch, 8)
         frames = load_frames(args.images, count) if args.images else synthetic_frames(count)
-        report = {"model": args.model, "model_info": model_summary(detector.info),
+        report = {"model": args.model, "model_info": detector.info.summary(),
                   "backend": detector.backend.describe(), "machine": describe_machine(),
                   "batch": batch, "iterations": args.iterations, "warmup": args.warmup, "threads": args.threads,
                   "inputs": f"images from {args.images}" if args.images else "synthetic 640x480 frames"}
@@ -115,3 +115,9 @@ def _bench_source(detector, source: str, max_frames=None) -> dict:
     print(f"end to end through the streaming pipeline ({source}):")
     print(format_summary(summary))
     return summary
+
+
+def main(argv=None, prog=None) -> int:
+    from . import command_main
+
+    return command_main(__import__(__name__, fromlist=["register"]), argv, prog)

@@ -86,3 +86,9 @@ def run(args) -> int:
     print(f"engine: {result.engine}  precision: {result.precision}  build: {result.build_seconds:.0f} s  "
           f"size: {result.engine_bytes / 2**20:.1f} MiB")
     return 0
+
+
+def main(argv=None, prog=None) -> int:
+    from . import command_main
+
+    return command_main(__import__(__name__, fromlist=["register"]), argv, prog)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from ..argtypes import positive_int as _positive
+from ..contract.cli import positive_int as _positive
+from ..contract.names import CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD, DEFAULT_TRT_VERSION
 
 
 def register(subparsers) -> None:
@@ -17,7 +18,7 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, help="fp32 deploy ONNX from `edge-edet export`")
     parser.add_argument("--images", required=True, help="image folder, glob ('imgs/*.jpg') or video file")
     parser.add_argument("--num-images", type=_positive, default=500, help="images to calibrate on (default 500)")
-    parser.add_argument("--method", choices=("entropy", "percentile", "minmax"), default="percentile",
+    parser.add_argument("--method", choices=CALIBRATION_METHODS, default=DEFAULT_CALIBRATION_METHOD,
                         help="range statistic (onnxruntime.quantization calibrators; default percentile: "
                              "entropy clipped the detection heads and collapsed AP on the person detector, "
                              "see docs/precision.md)")
@@ -28,7 +29,7 @@ def register(subparsers) -> None:
     parser.add_argument("--output", required=True, help="INT8 ONNX to write")
     parser.add_argument("--cache", default=None,
                         help="also write the ranges as a TensorRT calibration cache (implicit INT8, TensorRT 8.5/10.x)")
-    parser.add_argument("--trt-version", default="8.5.2",
+    parser.add_argument("--trt-version", default=DEFAULT_TRT_VERSION,
                         help="TensorRT version written in the cache header; TensorRT ignores a cache from another "
                              "version (default 8.5.2, JetPack 5; 10.3.0 for JetPack 6)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -48,3 +49,9 @@ def run(args) -> int:
     if summary.get("cache"):
         print(f"wrote {summary['cache']}: TensorRT calibration cache, {summary['cache_tensors']} tensors")
     return 0
+
+
+def main(argv=None, prog=None) -> int:
+    from . import command_main
+
+    return command_main(__import__(__name__, fromlist=["register"]), argv, prog)

@@ -20,3 +20,9 @@ def run(args) -> int:
     convert_onnx_fp16(args.input, args.output)
     print(f"wrote {args.output}: {args.precision} (fp32 I/O, decode and NMS)")
     return 0
+
+
+def main(argv=None, prog=None) -> int:
+    from . import command_main
+
+    return command_main(__import__(__name__, fromlist=["register"]), argv, prog)

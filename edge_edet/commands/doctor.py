@@ -69,7 +69,7 @@ def report_lines(report: dict) -> list:
 
 
 def run(args) -> int:
-    from ..engine.environment import environment_report
+    from ..contract.machine import environment_report
 
     report = environment_report()
     if getattr(args, "json", False):
@@ -78,3 +78,9 @@ def run(args) -> int:
         for line in report_lines(report):
             print(line)
     return 0
+
+
+def main(argv=None, prog=None) -> int:
+    from . import command_main
+
+    return command_main(__import__(__name__, fromlist=["register"]), argv, prog)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from ..argtypes import positive_int
+from ..contract.cli import positive_int
 
 
 def register(subparsers) -> None:
@@ -26,7 +26,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..eval.coco import load_coco
-    from ..eval.runner import evaluate_detector, format_metrics, write_json_atomic
+    from ..contract.fileio import write_json_atomic
+    from ..eval.runner import evaluate_detector, format_metrics
     from ..runtime import Detector
 
     coco = load_coco(args.annotations)  # a malformed file fails before a model loads
@@ -47,3 +48,9 @@ def run(args) -> int:
         write_json_atomic(args.output, report)
         print(f"report written to {args.output}")
     return 1 if images["skipped"] else 0
+
+
+def main(argv=None, prog=None) -> int:
+    from . import command_main
+
+    return command_main(__import__(__name__, fromlist=["register"]), argv, prog)

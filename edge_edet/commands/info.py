@@ -16,8 +16,8 @@ def run(args) -> int:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ..anchors import generate_anchors
-    from ..config import get_config, paper_formula
+    from ..contract.anchors import generate_anchors
+    from ..contract.config import get_config, paper_formula
     from ..model.efficientdet import EfficientDet
 
     cfg = get_config(args.model, num_classes=args.num_classes, input_size=args.input_size)
@@ -40,3 +40,9 @@ def run(args) -> int:
     for level, (c, b) in zip(range(cfg.min_level, cfg.max_level + 1), zip(class_out, box_out)):
         print(f"  P{level}: class {tuple(c.shape)}  box {tuple(b.shape)}")
     return 0
+
+
+def main(argv=None, prog=None) -> int:
+    from . import command_main
+
+    return command_main(__import__(__name__, fromlist=["register"]), argv, prog)

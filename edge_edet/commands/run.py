@@ -1,19 +1,222 @@
-"""`edge-edet run`: the streaming runtime (same arguments and code as demo/webcam.py)."""
+"""`edge-edet run` and `demo/webcam.py`: one argument list, one main (the library is edge_edet.runtime).
+
+    edge-edet run --engine d1.trt --source 0
+    python demo/webcam.py --engine d0.onnx --source clip.mp4 --no-drop --headless --output out.mp4
+
+Order of work: check every output (folders, video extension, port) before anything heavy, then
+load the model, open the source, and only then start the stream; so a mistake costs seconds and
+never leaves a file behind.  Ctrl-C / SIGTERM stop the stream cleanly (outputs finalised, summary
+printed, exit 0); a second one stops at once.  Exit 1 when a live source was lost mid-run.
+"""
 from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from typing import List, Optional, Sequence
+
+from ..contract.cli import add_providers_argument, guarded, non_negative_int, positive_int
+from ..contract.errors import EdgeEdetError
+from ..contract.fileio import check_output_file, write_json_atomic
+from ..contract.machine import peak_rss_mb
+from ..contract.names import ENGINE_EXTENSIONS, ONNX_EXTENSION
+from ..runtime.sinks import sink_kind
+
+BUNDLED_DEPLOY_NAMES = tuple("person" + ext for ext in ENGINE_EXTENSIONS + (ONNX_EXTENSION,))
+MAKE_BUNDLED = "edge-edet export --model lite0 --weights person --output person.onnx"
+EXIT_SOURCE_LOST = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") -> None:
+    model = parser.add_argument_group("model")
+    model.add_argument("--engine", "--model", dest="model", default=None, metavar="PATH",
+                       help="deploy .onnx (ONNX Runtime) or TensorRT engine (.trt/.engine/.plan) made by edge-edet; "
+                            f"default: a person detector ({', '.join(BUNDLED_DEPLOY_NAMES)}) in the current folder")
+    add_providers_argument(model)
+    model.add_argument("--threads", type=positive_int, default=None,
+                       help="ONNX Runtime CPU threads (default: one per core)")
+    model.add_argument("--cuda-graph", action="store_true",
+                       help="TensorRT engines with a static batch: replay the enqueue as a CUDA graph "
+                            "(needs cuda-python)")
+
+    source = parser.add_argument_group("source")
+    source.add_argument("--source", default=default_source,
+                        help="camera index (0), /dev/videoN, video file, rtsp:// or http(s):// stream, "
+                             "csi://N (Jetson CSI camera), a GStreamer pipeline ending in appsink, an image "
+                             f"folder or a glob (default: {default_source})")
+    drop = source.add_mutually_exclusive_group()
+    drop.add_argument("--drop", dest="drop", action="store_true", default=None,
+                      help="keep only the newest frame (default for cameras and streams: latency never builds up)")
+    drop.add_argument("--no-drop", dest="drop", action="store_false",
+                      help="process every frame (default for files and folders)")
+    source.add_argument("--loop", action="store_true", help="replay a file or folder forever")
+    source.add_argument("--reconnect", type=non_negative_int, default=5,
+                        help="times a lost network stream is reopened, with exponential back-off (default 5)")
+    source.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many frames")
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--headless", action="store_true",
+                     help="no window (automatic when there is no display)")
+    out.add_argument("--output", action="append", default=[], metavar="URI",
+                     help="where results go; may be given several times: a video file (.mp4, .avi, .mkv, .mov), "
+                          "a JSON-lines file (.jsonl: frame index, timestamp, boxes in frame pixels, label, score), "
+                          "http://HOST:PORT (MJPEG preview; 127.0.0.1 = this machine only) or display://0 (a window)")
+    out.add_argument("--json", default=None, metavar="FILE",
+                     help="same as --output FILE.jsonl, whatever the file's extension")
+    out.add_argument("--serve", default=None, metavar="[HOST:]PORT",
+                     help="same as --output http://HOST:PORT; e.g. 8080 (loopback only) or 0.0.0.0:8080 (the network)")
+    out.add_argument("--no-overlay", dest="overlay", action="store_false",
+                     help="do not draw boxes, labels and FPS on the frames")
+    out.add_argument("--summary-json", default=None, metavar="FILE",
+                     help="also write the end-of-run summary as JSON")
+
+
+def find_default_model(search_dirs: Sequence[str]) -> str:
+    """The bundled person detector's deploy file, or one clear sentence on how to make it."""
+    for folder in search_dirs:
+        for name in BUNDLED_DEPLOY_NAMES:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                return path
+    raise EdgeEdetError(f"no --engine given and no person detector found ({', '.join(BUNDLED_DEPLOY_NAMES)} in "
+                        f"{', '.join(dict.fromkeys(search_dirs))}); make one with `{MAKE_BUNDLED}` "
+                        f"or pass --engine MODEL")
+
+
+class _StopOnSignals:
+    """SIGINT / SIGTERM ask the pipeline to stop cleanly; a second one stops at once."""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+        self.previous = {}
+
+    def _handle(self, signum, _frame):
+        if self.pipeline.stopping:
+            raise KeyboardInterrupt
+        self.pipeline.stop(f"stopped by {signal.Signals(signum).name}")
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def _log(message: str) -> None:
+    print(f"edge-edet: {message}", file=sys.stderr, flush=True)
+
+
+def output_uris(args) -> List[tuple]:
+    """(uri, kind, flag) for every output: --output URIs, plus the --json / --serve aliases."""
+    outputs = [(uri, sink_kind(uri), "--output") for uri in args.output]
+    if args.json:
+        outputs.append((args.json, "jsonl", "--json"))
+    if args.serve:
+        outputs.append((f"http://{args.serve}", "mjpeg", "--serve"))
+    return outputs
+
+
+def run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
+    """Run a stream from parsed arguments; user mistakes raise EdgeEdetError."""
+    from ..runtime.sinks import MjpegSink, VideoFileSink, WindowSink, display_available, open_sink
+
+    model_path = args.model or find_default_model(search_dirs or [os.getcwd()])
+    outputs = output_uris(args)
+    # 1. outputs, before anything heavy: a typo in a path must not cost a model load
+    for uri, kind, flag in outputs:
+        if kind in ("video", "jsonl"):
+            check_output_file(uri, flag)
+    if args.summary_json:
+        check_output_file(args.summary_json, "--summary-json")
+    sinks: List = []
+    source = None
+    detector = None
+    title = f"edge-edet: {os.path.basename(model_path)}"
+    try:
+        for uri, kind, flag in outputs:
+            if kind != "jsonl":  # JSON lines open last: nothing to discard before the model loads
+                sinks.append(open_sink(uri, kind, title=title))
+        # 2. model, then source
+        from ..runtime.detector import Detector
+
+        options = {"threads": args.threads} if args.threads else {}
+        if args.cuda_graph:
+            options["cuda_graph"] = True
+        detector = Detector.from_file(model_path, providers=args.providers, **options)
+        from ..runtime.sources import open_source
+
+        source = open_source(args.source, drop=args.drop, loop=args.loop, reconnect=args.reconnect,
+                             max_frames=args.max_frames)
+        for sink in sinks:
+            if isinstance(sink, VideoFileSink):
+                sink.fps = source.fps or 30.0
+        for uri, kind, flag in outputs:
+            if kind == "jsonl":
+                sinks.append(open_sink(uri, kind))
+        if not args.headless and not any(isinstance(s, WindowSink) for s in sinks):
+            if display_available():
+                sinks.append(WindowSink(title))
+            else:
+                _log("no display found, running headless" +
+                     ("" if outputs else " (add --output out.mp4, dets.jsonl or http://127.0.0.1:8080 to see results)"))
+    except BaseException:
+        for sink in sinks:
+            getattr(sink, "discard", sink.close)()
+        if source is not None:
+            source.close()
+        if detector is not None:
+            detector.close()
+        raise
+
+    from ..runtime.pipeline import Pipeline
+    from ..runtime.stats import format_summary
+
+    pipeline = Pipeline(detector, source, sinks, overlay=args.overlay)
+    mode = "every frame" if source.drop is False else "latest frame"
+    where = "".join(f", preview at {s.url}" for s in sinks if isinstance(s, MjpegSink))
+    _log(f"running {detector.info.model} ({os.path.basename(model_path)}) on {source.spec.shown} ({mode}){where}; "
+         f"Ctrl-C stops")
+    try:
+        with _StopOnSignals(pipeline):
+            summary = pipeline.run()
+    finally:
+        detector.close()
+    if summary["frames"] == 0 and not pipeline.stop_reason:
+        reason = f": {source.ended_reason}" if source.ended_reason else ""
+        raise EdgeEdetError(f"source {source.spec.shown} gave no frames{reason}")
+    summary["peak_rss_mb"] = peak_rss_mb()
+    print(format_summary(summary))
+    print(f"peak RSS {summary['peak_rss_mb']} MiB")
+    if summary.get("ended"):
+        _log(summary["ended"])
+    if args.summary_json:
+        write_json_atomic(os.path.abspath(args.summary_json), summary)
+    lost = bool(source.ended_reason) and not pipeline.stop_reason
+    return EXIT_SOURCE_LOST if lost else 0
 
 
 def register(subparsers) -> None:
-    from ..runtime.run_app import DESCRIPTION, add_arguments  # argparse + stdlib only: keeps --help light
-
     parser = subparsers.add_parser("run", help="run a model on a camera, stream, video or image folder",
                                    description=DESCRIPTION)
     add_arguments(parser)
     parser.set_defaults(func=run)
 
 
-def run(args) -> int:
-    import os
+DESCRIPTION = ("Run a deploy model on a live or recorded source: capture, pre-processing, inference, "
+               "post-processing and rendering overlap on threads; prints frames, dropped frames, end-to-end "
+               "and engine-only FPS and per-stage p50/p99 at the end.")
 
-    from ..runtime.run_app import run as run_stream
 
-    return run_stream(args, search_dirs=[os.getcwd()])
+def main(argv=None, prog=None, search_dirs: Optional[Sequence[str]] = None) -> int:
+    """The same arguments and code as `edge-edet run`; demo/webcam.py adds its own folder to the model search."""
+    from . import command_parser
+
+    parser = command_parser(__import__(__name__, fromlist=["register"]), prog)
+    args = parser.parse_args(argv)
+    return guarded(lambda: run(args, search_dirs=search_dirs), parser.prog)

@@ -60,3 +60,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"finished: AP {stats.get('AP', float('nan')):.4f} AP50 {stats.get('AP50', float('nan')):.4f}; "
           f"weights in {args.output}/best.pth and last.pth, log in {args.output}/log.csv")
     return 0
+
+
+def main(argv=None, prog=None) -> int:
+    from . import command_main
+
+    return command_main(__import__(__name__, fromlist=["register"]), argv, prog)

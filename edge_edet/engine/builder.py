@@ -15,15 +15,16 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional
 
-from ..errors import EdgeEdetError
-from ..metadata import write_sidecar
+from ..contract.errors import EdgeEdetError
+from ..contract.names import INPUT_NAME
+from ..contract.metadata import write_sidecar
 from . import layer_report
-from ..fileio import check_output_file, write_bytes_atomic
+from ..contract.fileio import check_output_file, write_bytes_atomic
 from .calibrator import cache_for_version, make_cache_calibrator, read_cache_bytes, validate_with_precision_reader
-from .environment import gpu_info, import_tensorrt, jetson_model
+from ..contract.machine import gpu_info, import_tensorrt, jetson_model, registered_plugins  # noqa: F401
 from .graph import EFFICIENT_NMS, GraphFacts, inspect_onnx
 from .plan import BuildOptions, BuildPlan, LOW_MEMORY_HINT, lowest_precision, make_plan, verify_precision
-from .trt_logging import make_logger
+from ..contract.trt_logging import make_logger
 from .versions import TrtVersion
 
 
@@ -81,16 +82,6 @@ def network_creation_flags(trt, plan: BuildPlan) -> int:
         flags |= 1 << int(enum_member(trt.NetworkDefinitionCreationFlag, name,
                                       "NetworkDefinitionCreationFlag", plan.version))
     return flags
-
-
-def registered_plugins(trt) -> Optional[set]:
-    """Plugin names in TensorRT's registry (10.x: all_creators; 8.5: plugin_creator_list), or None."""
-    registry = trt.get_plugin_registry()
-    for attribute in ("all_creators", "plugin_creator_list"):
-        creators = getattr(registry, attribute, None)
-        if creators is not None:
-            return {str(getattr(c, "name", "")) for c in creators}
-    return None
 
 
 def missing_plugin_message(facts: GraphFacts, version: str, available: Optional[set]) -> Optional[str]:
@@ -183,7 +174,7 @@ def configure(trt, builder, plan: BuildPlan, options: BuildOptions, log):
     profile = None
     if plan.profile:
         profile = builder.create_optimization_profile()
-        profile.set_shape("images", *plan.profile)
+        profile.set_shape(INPUT_NAME, *plan.profile)
         config.add_optimization_profile(profile)
     if plan.calibration_cache:
         cache = cache_for_version(read_cache_bytes(plan.calibration_cache), trt.__version__, plan.calibration_cache)

@@ -14,7 +14,7 @@ import os
 import re
 from typing import Dict, Optional
 
-from ..errors import EdgeEdetError
+from ..contract.errors import EdgeEdetError
 
 HEADER = re.compile(r"^TRT-(\d+)-(\w+)\s*$")
 

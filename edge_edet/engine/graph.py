@@ -7,12 +7,12 @@ Refusing a bad ONNX here costs a second; refusing it after a 20-minute Jetson bu
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from ..errors import EdgeEdetError
-from ..metadata import DeployInfo, MetadataError, deploy_info_from_onnx_model
+from ..contract.metadata import DeployInfo, MetadataError, deploy_info_from_onnx_model
+from ..contract.names import INPUT_NAME
+from ..contract.onnx_io import load_onnx
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 EFFICIENT_NMS = "EfficientNMS_TRT"
@@ -26,7 +26,7 @@ class GraphFacts:
     has_qdq: bool
     has_fp16: bool
     plugins: List[str] = field(default_factory=list)  # custom ops TensorRT must find as plugins
-    input_name: str = "images"
+    input_name: str = INPUT_NAME
     input_shape: Tuple = ()  # ints for fixed dims, None for symbolic ones
     output_names: List[str] = field(default_factory=list)
 
@@ -86,7 +86,7 @@ def facts_from_model(model, path: str) -> GraphFacts:
             plugins.append(node.op_type)
     has_fp16 = has_fp16 or any(v.type.tensor_type.elem_type == TensorProto.FLOAT16 for v in graph.value_info)
     return GraphFacts(path=path, info=info, precision=graph_precision(has_qdq, has_fp16), has_qdq=has_qdq,
-                      has_fp16=has_fp16, plugins=plugins, input_name="images", input_shape=shape,
+                      has_fp16=has_fp16, plugins=plugins, input_name=INPUT_NAME, input_shape=shape,
                       output_names=[o.name for o in graph.output])
 
 
@@ -102,18 +102,4 @@ def _all_nodes(graph):
 
 def inspect_onnx(path: str) -> GraphFacts:
     """Read `path` (graph only) and describe it; one clear sentence if it is missing, corrupt or not ours."""
-    if not os.path.exists(path):
-        raise EdgeEdetError(f"ONNX file {path} does not exist; export one with `edge-edet export`")
-    if os.path.isdir(path):
-        raise EdgeEdetError(f"{path} is a folder, not an ONNX file")
-    try:
-        import onnx
-    except ImportError:
-        raise EdgeEdetError("reading the ONNX before the build needs the onnx package: pip install onnx") from None
-    try:
-        model = onnx.load(path, load_external_data=False)
-    except Exception:
-        raise EdgeEdetError(f"{path} is not a readable ONNX file (truncated or corrupt?); export it again") from None
-    if not len(model.graph.node):
-        raise EdgeEdetError(f"{path} is not a readable ONNX file (it has no graph); export it again")
-    return facts_from_model(model, path)
+    return facts_from_model(load_onnx(path, weights=False), path)

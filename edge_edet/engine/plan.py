@@ -20,13 +20,13 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional, Tuple
 
-from ..errors import EdgeEdetError
+from ..contract.errors import EdgeEdetError
 from .graph import GraphFacts
-from .versions import TrtVersion
+from .versions import GEN_11, TrtVersion
+from ..contract.names import BUILD_PRECISIONS, ENGINE_EXTENSIONS
 
-PRECISION_CHOICES = ("fp32", "fp16", "int8", "best")
+PRECISION_CHOICES = BUILD_PRECISIONS
 DEFAULT_WORKSPACE_MIB = 1024
-ENGINE_EXTENSIONS = (".trt", ".engine", ".plan")
 PRECISION_ORDER = ("int8", "fp16", "fp32")  # lowest first: an engine "is" the lowest precision it uses
 LOW_MEMORY_HINT = ("on a 4 GB board use --workspace 256 (or lower) and add swap "
                    "(`sudo fallocate -l 4G /swapfile && sudo mkswap /swapfile && sudo swapon /swapfile`)")
@@ -131,7 +131,7 @@ def make_plan(version, facts: GraphFacts, options: BuildOptions) -> BuildPlan:
     if graph == "int8" and options.calib_cache:
         raise EdgeEdetError(f"{name} carries its INT8 scales in Q/DQ nodes; drop --calib-cache")
 
-    if generation == "11.x":
+    if generation == GEN_11:
         plan.strongly_typed = True  # always on in 11 (the creation flag is deprecated and ignored)
         if options.calib_cache:
             raise EdgeEdetError(f"TensorRT {version} removed implicit INT8 and calibrators, so --calib-cache "

@@ -14,15 +14,15 @@ import re
 from dataclasses import dataclass
 from typing import Tuple
 
-from ..errors import EdgeEdetError
+from ..contract.errors import EdgeEdetError
+from ..contract.names import TRT_INSTALL_HINT
 
 GEN_8 = "8.x"
 GEN_10 = "10.x"
 GEN_11 = "11.x"
 OLDEST = (8, 5, 0)
 
-INSTALL_HINT = ("on a Jetson it comes with JetPack (`sudo apt install nvidia-jetpack`, or the "
-                "python3-libnvinfer package); on a desktop GPU `pip install tensorrt`")
+INSTALL_HINT = TRT_INSTALL_HINT
 
 
 @dataclass(frozen=True)

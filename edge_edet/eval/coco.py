@@ -10,7 +10,7 @@ import io
 import json
 from typing import Dict, List, Sequence
 
-from ..errors import EdgeEdetError
+from ..contract.errors import EdgeEdetError
 
 STAT_NAMES = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
               "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")

@@ -7,47 +7,20 @@ one corrupt file should not throw away an hour of evaluation.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import cv2
 
-from ..errors import EdgeEdetError
+from ..contract.cli import warn
+from ..contract.errors import EdgeEdetError
 from .coco import STAT_NAMES, detections_to_coco, evaluate, label_to_category, normalise_name
 
 MAX_EVAL_SCORE_THRESHOLD = 0.05  # above this, AP is visibly underestimated
 OFFICIAL_SCORE_THRESHOLD = 0.001  # what the official EfficientDet evaluation uses
 AP_FIELDS = STAT_NAMES[:6]  # AP, AP50, AP75, AP_small, AP_medium, AP_large
-
-
-def warn_stderr(message: str) -> None:
-    """Print a warning without breaking a running tqdm bar."""
-    from tqdm import tqdm
-
-    tqdm.write(f"edge-edet: warning: {message}", file=sys.stderr)
-
-
-def write_json_atomic(path: str, data) -> str:
-    """Write JSON to a temporary file in the same folder, then rename: never a half-written file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise EdgeEdetError(f"cannot write {path}: folder {folder} does not exist")
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=".tmp-",
-                                         suffix=".json", delete=False)
-    try:
-        with handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(handle.name, path)
-    except BaseException:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
-        raise
-    return path
 
 
 def threshold_warning(score_threshold: float) -> Optional[str]:
@@ -80,7 +53,7 @@ def read_image(path: str):
 
 def run_detector(detector, coco, images_dir: str, class_to_category: Dict[int, int],
                  max_images: Optional[int] = None, progress: bool = True,
-                 warn: Callable[[str], None] = warn_stderr) -> dict:
+                 warn: Callable[[str], None] = warn) -> dict:
     """Detections (COCO result rows) for every readable image; unreadable ones skipped and listed."""
     from tqdm import tqdm
 
@@ -116,16 +89,8 @@ def run_detector(detector, coco, images_dir: str, class_to_category: Dict[int, i
     return {"detections": rows, "image_ids": evaluated, "skipped": skipped, "requested": len(entries)}
 
 
-def model_summary(info) -> dict:
-    """The artifact facts an AP figure depends on."""
-    return {"model": info.model, "input_size": list(info.input_size), "weights": info.weights,
-            "score_threshold": info.score_threshold, "iou_threshold": info.iou_threshold,
-            "max_detections": info.max_detections, "nms": info.nms, "precision": info.precision,
-            "num_labels": len(info.labels)}
-
-
 def evaluate_detector(detector, coco, images_dir: str, max_images: Optional[int] = None,
-                      progress: bool = True, warn: Callable[[str], None] = warn_stderr) -> dict:
+                      progress: bool = True, warn: Callable[[str], None] = warn) -> dict:
     """The eval report: COCO stats over the categories the model knows, plus what was skipped."""
     warnings: List[str] = []
 
@@ -155,7 +120,7 @@ def evaluate_detector(detector, coco, images_dir: str, max_images: Optional[int]
         note(f"{len(run['skipped'])} of {run['requested']} images could not be read and were skipped; "
              "AP covers the remaining images")
     return {
-        "model_info": model_summary(detector.info),
+        "model_info": detector.info.summary(),
         "backend": detector.backend.describe(),
         "images": {"requested": run["requested"], "evaluated": len(run["image_ids"]),
                    "skipped": len(run["skipped"])},

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..anchors import anchors_to_centre_size, generate_anchors
+from ..contract.anchors import anchors_to_centre_size, generate_anchors
 
 
 class DeployCore(nn.Module):

@@ -10,18 +10,16 @@ import onnx
 import torch
 from onnx import TensorProto, helper
 
-from ..errors import EdgeEdetError
-from ..fileio import atomic_output, check_output_file
-from ..metadata import NMS_KINDS, DeployInfo, write_onnx_metadata
+from ..contract.errors import EdgeEdetError
+from ..contract.fileio import check_output_file
+from ..contract.metadata import DeployInfo, deploy_info_from_onnx_model, write_onnx_metadata
+from ..contract.names import (DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_DETECTIONS, DEFAULT_PRE_NMS_TOP_K,
+                              DEFAULT_SCORE_THRESHOLD, INPUT_NAME, NMS_KINDS, NMS_OUTPUTS, RAW_OUTPUTS)
+from ..contract.onnx_io import save_onnx_atomic
 from .core import DeployCore
 from .nms import PLUGIN_DOMAIN, add_efficient_nms, add_no_nms, add_onnx_nms
 
 DEFAULT_OPSET = 17  # TensorRT 8.5's ONNX parser supports opsets up to 17
-
-
-def check_output_path(path: str) -> None:
-    """Fail before any work when the output cannot be written."""
-    check_output_file(path)
 
 
 def _trace_core(model, batch: int, dynamic: bool, opset: int) -> onnx.ModelProto:
@@ -29,10 +27,10 @@ def _trace_core(model, batch: int, dynamic: bool, opset: int) -> onnx.ModelProto
     core = DeployCore(model).eval()
     dummy = torch.zeros((batch,) + tuple(cfg.input_size) + (3,), dtype=torch.uint8)
     buffer = io.BytesIO()
-    axes = {"images": {0: "batch"}, "core_boxes": {0: "batch"}, "core_logits": {0: "batch"}} if dynamic else None
+    axes = {INPUT_NAME: {0: "batch"}, "core_boxes": {0: "batch"}, "core_logits": {0: "batch"}} if dynamic else None
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(core, (dummy,), buffer, dynamo=False, opset_version=opset, input_names=["images"],
+        torch.onnx.export(core, (dummy,), buffer, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
                           output_names=["core_boxes", "core_logits"], dynamic_axes=axes, do_constant_folding=True)
     return onnx.load_from_string(buffer.getvalue())
 
@@ -55,20 +53,22 @@ def _set_outputs(graph: onnx.GraphProto, nms: str, batch_dim, max_det: int, num_
                                                            [batch_dim, num_anchors, num_classes])])
     del graph.output[:]
     if nms == "none":
-        specs = [("boxes", TensorProto.FLOAT, [batch_dim, num_anchors, 4]),
+        specs = [(RAW_OUTPUTS[0], TensorProto.FLOAT, [batch_dim, num_anchors, 4]),
                  ("scores", TensorProto.FLOAT, [batch_dim, num_anchors, num_classes])]
     else:
-        specs = [("num_detections", TensorProto.INT32, [batch_dim, 1]),
-                 ("detection_boxes", TensorProto.FLOAT, [batch_dim, max_det, 4]),
-                 ("detection_scores", TensorProto.FLOAT, [batch_dim, max_det]),
-                 ("detection_classes", TensorProto.INT32, [batch_dim, max_det])]
+        count, boxes, scores, classes = NMS_OUTPUTS
+        specs = [(count, TensorProto.INT32, [batch_dim, 1]),
+                 (boxes, TensorProto.FLOAT, [batch_dim, max_det, 4]),
+                 (scores, TensorProto.FLOAT, [batch_dim, max_det]),
+                 (classes, TensorProto.INT32, [batch_dim, max_det])]
     for name, dtype, shape in specs:
         graph.output.append(helper.make_tensor_value_info(name, dtype, shape))
 
 
 def export_model_proto(model, labels: List[str], nms: str = "onnx", batch: int = 1,
-                       dynamic_batch: Optional[int] = None, score_threshold: float = 0.4,
-                       iou_threshold: float = 0.5, max_detections: int = 100, pre_nms_top_k: int = 5000,
+                       dynamic_batch: Optional[int] = None, score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+                       iou_threshold: float = DEFAULT_IOU_THRESHOLD, max_detections: int = DEFAULT_MAX_DETECTIONS,
+                       pre_nms_top_k: int = DEFAULT_PRE_NMS_TOP_K,
                        opset: int = DEFAULT_OPSET, weights: str = "", simplify: bool = True,
                        log: Callable = print) -> onnx.ModelProto:
     """The deploy graph as an in-memory ModelProto with its DeployInfo metadata."""
@@ -118,26 +118,18 @@ def export_model_proto(model, labels: List[str], nms: str = "onnx", batch: int =
     return proto
 
 
-def save_atomic(proto: onnx.ModelProto, path: str) -> None:
-    """Write next to the target, then rename: a failure leaves no file behind."""
-    with atomic_output(path) as tmp:
-        onnx.save(proto, tmp)
+def export_onnx(model, output: str, labels: Optional[List[str]] = None, log: Callable = print,
+                transform: Optional[Callable[[onnx.ModelProto], onnx.ModelProto]] = None, **options) -> DeployInfo:
+    """Export `model` to `output` (fp32); returns the DeployInfo written into it.
 
+    `transform` rewrites the graph before it is saved (the export command passes the precision
+    stage's FP16 conversion here, so this stage never imports a later one)."""
+    from ..contract.labels import default_labels
 
-def export_onnx(model, output: str, labels: Optional[List[str]] = None, precision: str = "fp32",
-                log: Callable = print, **options) -> DeployInfo:
-    """Export `model` to `output`; returns the DeployInfo written into it."""
-    from ..labels import default_labels
-    from ..metadata import deploy_info_from_onnx_model
-
-    check_output_path(output)
+    check_output_file(output)
     labels = labels or default_labels(model.config.num_classes)
     proto = export_model_proto(model, labels, log=log, **options)
-    if precision == "fp16":
-        from ..precision.fp16 import convert_model_to_fp16  # written by the precision stage
-
-        proto = convert_model_to_fp16(proto)
-    elif precision != "fp32":
-        raise EdgeEdetError(f"export --precision takes fp32 or fp16 (int8 comes from `edge-edet calibrate`), not {precision}")
-    save_atomic(proto, output)
+    if transform is not None:
+        proto = transform(proto)
+    save_onnx_atomic(proto, output)
     return deploy_info_from_onnx_model(proto, output)

@@ -11,7 +11,7 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-from ..config import ModelConfig, round_channels, scale_depth
+from ..contract.config import ModelConfig, round_channels, scale_depth
 from .layers import DropPath, SameConv2d, batch_norm, make_act
 
 # EfficientNet-B0 stages: (repeats, kernel, stride, expand ratio, output channels)

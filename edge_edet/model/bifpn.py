@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ModelConfig
+from ..contract.config import ModelConfig
 from .layers import SameConv2d, SameMaxPool2d, SeparableConv, batch_norm, make_act
 
 FUSION_EPS = 1e-4

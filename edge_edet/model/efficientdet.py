@@ -6,7 +6,7 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-from ..config import ModelConfig
+from ..contract.config import ModelConfig
 from .backbone import EfficientNetFeatures
 from .bifpn import BiFpn
 from .head import HeadNet

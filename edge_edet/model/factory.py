@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..config import get_config
+from ..contract.config import get_config
 from .efficientdet import EfficientDet
 
 

@@ -6,7 +6,7 @@ from typing import List
 import torch
 from torch import nn
 
-from ..config import ModelConfig
+from ..contract.config import ModelConfig
 from .layers import SeparableConv, batch_norm, make_act
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from ..anchors import generate_anchors
-from ..runtime.postprocess import postprocess_raw
+from ..contract.anchors import generate_anchors
+from ..contract.postprocess import postprocess_raw
 from .efficientdet import flatten_outputs
 
 

@@ -13,8 +13,8 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from ..config import MODELS, ModelConfig
-from ..errors import EdgeEdetError
+from ..contract.config import MODELS, ModelConfig
+from ..contract.errors import EdgeEdetError
 from .backbone import stage_plan
 
 PRIOR_PROBABILITY = 0.01

@@ -20,10 +20,10 @@ import re
 import struct
 from typing import Dict, Tuple
 
-from ..errors import EdgeEdetError
-from ..fileio import check_output_file, write_text_atomic
+from ..contract.errors import EdgeEdetError
+from ..contract.names import DEFAULT_TRT_VERSION
+from ..contract.fileio import check_output_file, write_text_atomic
 
-DEFAULT_TRT_VERSION = "8.5.2"  # JetPack 5.1; pass the builder's own trt.__version__ when known
 ALGORITHM = "EntropyCalibration2"
 ALGORITHMS = ("EntropyCalibration2", "EntropyCalibration", "MinMaxCalibration", "LegacyCalibration")
 _HEADER = re.compile(r"^TRT-(\d+)-(\w+)$")

@@ -14,10 +14,11 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import EdgeEdetError
-from ..metadata import DeployInfo
-from ..runtime.letterbox import letterbox
-from ..runtime.sources import iter_frames
+from ..contract.errors import EdgeEdetError
+from ..contract.metadata import DeployInfo
+from ..contract.names import INPUT_NAME
+from ..contract.letterbox import letterbox
+from ..contract.frames import iter_frames
 
 
 def load_calibration_images(source: str, info: DeployInfo, num_images: int = 500,
@@ -57,7 +58,7 @@ class LetterboxedReader:
     intermediate tensors are held in memory at once; the progress bar advances per image.
     """
 
-    def __init__(self, images: np.ndarray, input_name: str = "images", batch: int = 1,
+    def __init__(self, images: np.ndarray, input_name: str = INPUT_NAME, batch: int = 1,
                  progress: Optional[object] = None):
         self.images, self.input_name, self.batch = images, input_name, batch
         self.start, self.end, self.position = 0, len(images), 0

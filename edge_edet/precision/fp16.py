@@ -14,10 +14,10 @@ from typing import Iterable, Optional
 
 import onnx
 
-from ..errors import EdgeEdetError
-from ..metadata import write_onnx_metadata
+from ..contract.errors import EdgeEdetError
+from ..contract.metadata import write_onnx_metadata
 from .regions import check_deploy_graph, constants_to_initializers, ensure_node_names, split_regions
-from .save import load_onnx, save_onnx_atomic
+from ..contract.onnx_io import load_onnx, save_onnx_atomic
 
 
 def convert_model_to_fp16(model: onnx.ModelProto, keep_fp32: Optional[Iterable[str]] = None,

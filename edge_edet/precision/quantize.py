@@ -24,12 +24,13 @@ from typing import Dict, Iterable, List, Optional
 import numpy as np
 import onnx
 
-from ..errors import EdgeEdetError
-from ..metadata import write_onnx_metadata
+from ..contract.errors import EdgeEdetError
+from ..contract.names import CALIBRATION_METHODS
+from ..contract.metadata import write_onnx_metadata
 from .calibration_data import LetterboxedReader, _progress
 from .regions import CONV_OPS, check_deploy_graph, constants_to_initializers, split_regions, topological_sort
 
-METHODS = ("entropy", "percentile", "minmax")
+METHODS = CALIBRATION_METHODS
 CHUNK = 25  # images whose intermediate tensors are held in memory at once during calibration
 # onnxruntime calibrator settings: symmetric int8 histograms, fine enough for TensorRT-like ranges
 CALIBRATOR_OPTIONS = {
@@ -165,12 +166,12 @@ def calibrate_methods(model: onnx.ModelProto, images: np.ndarray, methods=("entr
             try:
                 for start in range(0, len(images), chunk):
                     reader.set_range(start, start + chunk)
-                    with _quiet():
+                    with quiet_onnxruntime():
                         calibrator.collect_data(reader)
             finally:
                 bar.close()
             for method in computed:
-                with _quiet():
+                with quiet_onnxruntime():
                     if method == "minmax":
                         raw = {name: data.range_value for name, data in calibrator.compute_data().items()}
                     else:
@@ -229,7 +230,7 @@ def quantize_with_ranges(model: onnx.ModelProto, calibration: CalibrationResult,
         else:
             quantizer = QDQQuantizer(inferred, True, False, QuantType.QInt8, QuantType.QUInt8, tensors_range,
                                      convs, [], op_types, dict(ORT_CPU_OPTIONS))
-        with _quiet():
+        with quiet_onnxruntime():
             quantized = quantizer.quantize_model()
     _unquantize_inputs(quantized, exclude)
     topological_sort(quantized)
@@ -269,7 +270,7 @@ def quantize_int8(model: onnx.ModelProto, images: np.ndarray, method: str = "ent
     """fp32 deploy graph -> (INT8 Q/DQ graph, CalibrationResult).
 
     mixed: keep the most quantisation-sensitive convolutions out of INT8, in fp16
-    (`mixed_layers` names them; by default `sensitivity.most_sensitive` measures them).
+    (`mixed_layers` names them, as measured by `sensitivity.most_sensitive`).
     """
     info = check_deploy_graph(model, source)
     model = _copy(model)
@@ -278,11 +279,9 @@ def quantize_int8(model: onnx.ModelProto, images: np.ndarray, method: str = "ent
         calibration = calibrate(model, images, method, progress, all_tensors=False)
     kept: List[str] = []
     if mixed:
-        if mixed_layers is None:
-            from .sensitivity import most_sensitive
-
-            mixed_layers = most_sensitive(model, calibration, images, progress=progress)
-        from .sensitivity import expand_shared_weights
+        if mixed_layers is None:  # measured by sensitivity.most_sensitive (the workflow does that first)
+            raise EdgeEdetError("mixed INT8 needs the layers to keep in fp16 (sensitivity.most_sensitive measures them)")
+        from .regions import expand_shared_weights
 
         kept = expand_shared_weights(model, list(mixed_layers))
     source_model = model
@@ -312,7 +311,7 @@ def _ort_version() -> str:
     return onnxruntime.__version__
 
 
-class _quiet:
+class quiet_onnxruntime:
     """onnxruntime.quantization prints per-step chatter and warns about pre-processing; keep stderr clean."""
 
     def __enter__(self):

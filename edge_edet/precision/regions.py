@@ -13,8 +13,8 @@ from typing import Dict, List, Set
 
 import onnx
 
-from ..errors import EdgeEdetError
-from ..metadata import MetadataError, deploy_info_from_onnx_model
+from ..contract.errors import EdgeEdetError
+from ..contract.metadata import MetadataError, deploy_info_from_onnx_model
 
 CONV_OPS = ("Conv",)
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
@@ -170,3 +170,21 @@ def has_float16(model: onnx.ModelProto) -> bool:
         return True
     return any(node.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT16 for a in node.attribute)
                for node in model.graph.node)
+
+
+def weight_groups(model: onnx.ModelProto) -> Dict[str, List[str]]:
+    """{weight name: [conv names]}: EfficientDet's heads share one weight across pyramid levels."""
+    groups: Dict[str, List[str]] = {}
+    for node in model.graph.node:
+        if node.op_type in CONV_OPS and len(node.input) > 1:
+            groups.setdefault(node.input[1], []).append(node.name)
+    return groups
+
+
+def expand_shared_weights(model: onnx.ModelProto, names: List[str]) -> List[str]:
+    """`names` plus every convolution that shares a weight with one of them (a layer is kept whole)."""
+    wanted, result = set(names), list(names)
+    for members in weight_groups(model).values():
+        if wanted & set(members):
+            result.extend(m for m in members if m not in result)
+    return result

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import numpy as np
 import onnx
 
 from .calibration_data import LetterboxedReader
-from .regions import CONV_OPS
+from .regions import CONV_OPS, weight_groups
 
 DEFAULT_MIXED_LAYERS = 8
 SENSITIVITY_IMAGES = 8
@@ -36,7 +36,7 @@ def layer_sensitivity(model: onnx.ModelProto, calibration, images: np.ndarray,
     """[(conv node name, noise added)] for every network convolution, most sensitive first."""
     from onnxruntime.quantization.qdq_loss_debug import collect_activations, modify_model_output_intermediate_tensors
 
-    from .quantize import _quiet, network_cut, quantize_with_ranges, static_batch
+    from .quantize import quiet_onnxruntime, network_cut, quantize_with_ranges, static_batch
 
     regions, cut = network_cut(model)
     network = set(regions.network)
@@ -49,7 +49,7 @@ def layer_sensitivity(model: onnx.ModelProto, calibration, images: np.ndarray,
             full, sub, aug = (os.path.join(tmp, f"{tag}_{kind}.onnx") for kind in ("full", "net", "aug"))
             onnx.save(proto, full)
             onnx.utils.extract_model(full, sub, [proto.graph.input[0].name], cut, check_model=False)
-            with _quiet():
+            with quiet_onnxruntime():
                 modify_model_output_intermediate_tensors(sub, aug)
                 activations[tag] = collect_activations(aug, LetterboxedReader(sample, proto.graph.input[0].name, batch=batch))
     float_acts, qdq_acts = activations["float"], activations["qdq"]
@@ -67,24 +67,6 @@ def layer_sensitivity(model: onnx.ModelProto, calibration, images: np.ndarray,
         scores.append((node.name, noise_out - noise_in))
     scores.sort(key=lambda item: item[1], reverse=True)
     return scores
-
-
-def weight_groups(model: onnx.ModelProto) -> Dict[str, List[str]]:
-    """{weight name: [conv names]}: EfficientDet's heads share one weight across pyramid levels."""
-    groups: Dict[str, List[str]] = {}
-    for node in model.graph.node:
-        if node.op_type in CONV_OPS and len(node.input) > 1:
-            groups.setdefault(node.input[1], []).append(node.name)
-    return groups
-
-
-def expand_shared_weights(model: onnx.ModelProto, names: List[str]) -> List[str]:
-    """`names` plus every convolution that shares a weight with one of them (a layer is kept whole)."""
-    wanted, result = set(names), list(names)
-    for members in weight_groups(model).values():
-        if wanted & set(members):
-            result.extend(m for m in members if m not in result)
-    return result
 
 
 def most_sensitive(model: onnx.ModelProto, calibration, images: np.ndarray, count: int = DEFAULT_MIXED_LAYERS,

@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 from typing import List, Optional
 
-from ..errors import EdgeEdetError
+from ..contract.errors import EdgeEdetError
 from .cache import DEFAULT_TRT_VERSION, trt_version_number, write_calibration_cache
 from .regions import check_deploy_graph
-from .save import check_output_path, load_onnx, save_onnx_atomic
+from ..contract.onnx_io import check_output_path, load_onnx, save_onnx_atomic
 
 
 def calibrate_onnx(model_path: str, images: str, output: str, num_images: int = 500, method: str = "percentile",

@@ -6,8 +6,9 @@
 """
 from .detections import Detections
 from .detector import Detector
-from .letterbox import letterbox
+from ..contract.letterbox import letterbox
 from .pipeline import Pipeline, benchmark_source
-from .sources import iter_frames, open_source
+from ..contract.frames import iter_frames
+from .sources import open_source
 
 __all__ = ["Detections", "Detector", "letterbox", "Pipeline", "benchmark_source", "iter_frames", "open_source"]

@@ -12,10 +12,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..metadata import DeployInfo, MetadataError
-from .backends.base import NMS_OUTPUTS, RAW_OUTPUTS
-
-INPUT_NAME = "images"
+from ..contract.metadata import DeployInfo, MetadataError
+from ..contract.names import INPUT_NAME, NMS_OUTPUTS, RAW_OUTPUTS
 
 
 @dataclass(frozen=True)

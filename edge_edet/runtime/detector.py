@@ -9,12 +9,12 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import EdgeEdetError
+from ..contract.errors import EdgeEdetError
 from .backends import open_backend
-from .backends.base import NMS_OUTPUTS
+from ..contract.names import NMS_OUTPUTS
 from .detections import Detections
-from .letterbox import letterbox
-from .postprocess import postprocess_decoded
+from ..contract.letterbox import letterbox
+from ..contract.postprocess import postprocess_decoded
 
 
 class Detector:
@@ -32,9 +32,14 @@ class Detector:
 
     # -- stages ---------------------------------------------------------------------------
     def _buffer(self, batch: int) -> np.ndarray:
+        """detect()'s own input buffer, allocated by the back-end (page-locked on TensorRT)."""
         if batch not in self._buffers:
-            self._buffers[batch] = np.zeros((batch,) + self.input_size + (3,), dtype=np.uint8)
+            self._buffers[batch] = self.backend.allocate_input(batch)
         return self._buffers[batch]
+
+    def allocate_input(self, batch: int = None) -> np.ndarray:
+        """An input buffer for a caller that keeps several frames in flight (the streaming pipeline)."""
+        return self.backend.allocate_input(batch or self.batch_size_for(1))
 
     def batch_size_for(self, count: int) -> int:
         if self.backend.dynamic_batch:
@@ -42,7 +47,7 @@ class Detector:
         return self.backend.max_batch
 
     def preprocess(self, frames: Sequence[np.ndarray], out: np.ndarray = None) -> Tuple[np.ndarray, List[float]]:
-        """Letterbox frames into a uint8 [B,H,W,3] buffer (reused between calls unless `out` given)."""
+        """Letterbox frames straight into a uint8 [B,H,W,3] input buffer (`out`, or detect()'s own)."""
         if len(frames) > self.backend.max_batch:
             raise EdgeEdetError(f"{len(frames)} frames exceed this model's batch of {self.backend.max_batch}")
         batch = out if out is not None else self._buffer(self.batch_size_for(len(frames)))

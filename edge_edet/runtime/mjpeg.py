@@ -19,7 +19,7 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from ..errors import EdgeEdetError
+from ..contract.errors import EdgeEdetError
 
 BOUNDARY = "edgeedetframe"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -52,8 +52,8 @@ class Pipeline:
         # every frame: one being filled, queue_size waiting, one in the engine.  Latest frame: one
         # waiting and one in the engine, so a frame never waits for more than one inference.
         pool_size = 2 if source.drop else queue_size + 2
-        for _ in range(pool_size):
-            self._pool.put(np.zeros((batch,) + tuple(detector.input_size) + (3,), np.uint8))
+        for _ in range(pool_size):  # the back-end's own input buffers: letterbox writes where infer reads
+            self._pool.put(detector.allocate_input(batch))
         self._stopping = threading.Event()
         self._abort = threading.Event()
         self._errors: List[BaseException] = []
@@ -104,55 +104,46 @@ class Pipeline:
                     return None  # a source blocked in a read must not hold up a stop
         return None
 
-    def _pre_stage(self) -> None:
-        try:
-            while True:
-                buffer = self._get(self._pool)  # taken before the frame, so the frame is as fresh as can be
-                if buffer is _END:
-                    return
-                frame = self._next_frame()
-                if frame is None:
-                    self._put(self._to_infer, _END)
-                    return
-                t0 = time.perf_counter()
-                batch, scales = self.detector.preprocess([frame.image], out=buffer)
-                self.stats.add("pre", time.perf_counter() - t0)
-                if not self._put(self._to_infer, (frame, batch, scales)):
-                    return
-        except BaseException as exc:
-            self._fail(exc)
+    def _take_frame(self):
+        """The pre stage's input: a free input buffer first, then the newest frame (as fresh as can be)."""
+        buffer = self._get(self._pool)
+        if buffer is _END:
+            return _END
+        frame = self._next_frame()
+        if frame is None:
+            self._pool.put(buffer)
+            return _END
+        return frame, buffer
 
-    def _infer_stage(self) -> None:
-        try:
-            while True:
-                item = self._get(self._to_infer)
-                if item is _END:
-                    self._put(self._to_post, _END)
-                    return
-                frame, batch, scales = item
-                t0 = time.perf_counter()
-                outputs = self.detector.infer(batch)
-                self.stats.add("infer", time.perf_counter() - t0)
-                self.stats.images_inferred += 1
-                outputs = _owned(outputs)
-                self._pool.put(batch)
-                if not self._put(self._to_post, (frame, outputs, scales)):
-                    return
-        except BaseException as exc:
-            self._fail(exc)
+    def _pre(self, item):
+        frame, buffer = item
+        batch, scales = self.detector.preprocess([frame.image], out=buffer)  # letterbox into the engine's buffer
+        return frame, batch, scales
 
-    def _post_stage(self) -> None:
+    def _infer(self, item):
+        frame, batch, scales = item
+        outputs = _owned(self.detector.infer(batch))
+        self.stats.images_inferred += 1
+        self._pool.put(batch)
+        return frame, outputs, scales
+
+    def _post(self, item):
+        frame, outputs, scales = item
+        return frame, self.detector.postprocess(outputs, scales, [frame.image.shape])[0]
+
+    def _stage(self, name: str, take, work, outbox: queue.Queue) -> None:
+        """One stage thread: take an item, work on it (timed as `name`), pass the result on; the end
+        marker passes through, and an error stops every stage."""
         try:
             while True:
-                item = self._get(self._to_post)
+                item = take()
                 if item is _END:
-                    self._put(self._to_sink, _END)
+                    self._put(outbox, _END)
                     return
-                frame, outputs, scales = item
                 t0 = time.perf_counter()
-                detections = self.detector.postprocess(outputs, scales, [frame.image.shape])[0]
-                self.stats.add("post", time.perf_counter() - t0)
-                if not self._put(self._to_sink, (frame, detections)):
+                result = work(item)
+                self.stats.add(name, time.perf_counter() - t0)
+                if not self._put(outbox, result):
                     return
         except BaseException as exc:
             self._fail(exc)
@@ -186,8 +177,11 @@ class Pipeline:
         try:
             self._warm_up()
             self.stats.start()
-            for target, name in ((self._pre_stage, "pre"), (self._infer_stage, "infer"), (self._post_stage, "post")):
-                thread = threading.Thread(target=target, name=name, daemon=True)
+            stages = (("pre", self._take_frame, self._pre, self._to_infer),
+                      ("infer", lambda: self._get(self._to_infer), self._infer, self._to_post),
+                      ("post", lambda: self._get(self._to_post), self._post, self._to_sink))
+            for name, take, work, outbox in stages:
+                thread = threading.Thread(target=self._stage, args=(name, take, work, outbox), name=name, daemon=True)
                 thread.start()
                 self._threads.append(thread)
             while True:

@@ -15,10 +15,10 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from ..errors import EdgeEdetError
-from ..fileio import check_output_file
+from ..contract.errors import EdgeEdetError
+from ..contract.fileio import check_output_file
 from .detections import Detections
-from .letterbox import letterbox
+from ..contract.letterbox import letterbox
 from .mjpeg import MjpegServer
 
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
@@ -184,3 +184,45 @@ class MjpegSink(Sink):
 
     def close(self):
         self.server.close()
+
+
+JSON_LINES_EXTENSIONS = (".jsonl", ".ndjson")
+
+
+def sink_kind(uri: str) -> str:
+    """'video', 'jsonl', 'mjpeg' or 'window' for an output URI (the jetson-utils style: one string says where)."""
+    text = str(uri).strip()
+    lower = text.lower()
+    if lower.startswith("display://") or lower == "display":
+        return "window"
+    if lower.startswith("http://"):
+        return "mjpeg"
+    ext = os.path.splitext(lower)[1]
+    if ext in JSON_LINES_EXTENSIONS:
+        return "jsonl"
+    if ext in VIDEO_CODECS:
+        return "video"
+    raise EdgeEdetError(f"--output {uri}: not a video file ({', '.join(VIDEO_CODECS)}), a JSON-lines file "
+                        f"({', '.join(JSON_LINES_EXTENSIONS)}), http://HOST:PORT (MJPEG preview) or display://0")
+
+
+def open_sink(uri: str, kind: str = None, title: str = "edge-edet") -> Sink:
+    """The sink an output URI names, checked now (folder, codec, port) so a mistake costs no model load.
+
+    video file -> VideoFileSink (its fps is set from the source before the first frame),
+    .jsonl -> JsonLinesSink, http://HOST:PORT -> MjpegSink, display://N -> WindowSink.
+    `kind` forces the type (the `--json FILE` alias writes JSON lines whatever the extension).
+    """
+    kind = kind or sink_kind(uri)
+    if kind == "video":
+        return VideoFileSink(uri)
+    if kind == "jsonl":
+        return JsonLinesSink(uri)
+    if kind == "mjpeg":
+        from .mjpeg import parse_serve
+
+        address = str(uri)[len("http://"):].rstrip("/")
+        return MjpegSink(*parse_serve(address))
+    if kind == "window":
+        return WindowSink(title)
+    raise EdgeEdetError(f"unknown output kind {kind}")

@@ -11,7 +11,7 @@ from typing import Tuple
 
 import numpy as np
 
-from ..anchors import encode_boxes
+from ..contract.anchors import encode_boxes
 
 POSITIVE_IOU = 0.5
 NEGATIVE_IOU = 0.4

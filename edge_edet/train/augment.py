@@ -12,7 +12,7 @@ from typing import Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..runtime.letterbox import letterbox
+from ..contract.letterbox import letterbox
 
 MIN_BOX_SIDE = 2.0  # pixels; smaller boxes left after cropping are dropped
 

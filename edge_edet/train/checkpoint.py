@@ -9,8 +9,8 @@ import os
 
 import torch
 
-from ..errors import EdgeEdetError
-from ..fileio import atomic_output
+from ..contract.errors import EdgeEdetError
+from ..contract.fileio import atomic_output
 
 
 def save_atomic(obj, path: str) -> None:

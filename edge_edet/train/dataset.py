@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..errors import EdgeEdetError
+from ..contract.errors import EdgeEdetError
 from ..eval.coco import normalise_name, read_coco_json
 from .assigner import assign
 from .augment import clip_boxes, eval_transform, normalise, train_transform

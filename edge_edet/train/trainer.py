@@ -18,9 +18,9 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from ..anchors import generate_anchors
-from ..config import get_config
-from ..errors import EdgeEdetError
+from ..contract.anchors import generate_anchors
+from ..contract.config import get_config
+from ..contract.errors import EdgeEdetError
 from ..eval.coco import STAT_NAMES, detections_to_coco, evaluate, label_to_category, load_coco
 from ..model import create_model, flatten_outputs
 from ..model.reference import reference_detect

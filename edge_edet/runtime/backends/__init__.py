@@ -1,9 +1,8 @@
 """Inference back-ends behind one interface (see base.Backend); chosen by file extension."""
 import os
 
-from ...errors import EdgeEdetError
-
-ENGINE_EXTENSIONS = (".trt", ".engine", ".plan")
+from ...contract.errors import EdgeEdetError
+from ...contract.names import ENGINE_EXTENSIONS, ONNX_EXTENSION
 
 
 def open_backend(path: str, providers=None, **options):
@@ -11,7 +10,7 @@ def open_backend(path: str, providers=None, **options):
     if not os.path.isfile(path):
         raise EdgeEdetError(f"model file {path} does not exist")
     ext = os.path.splitext(path)[1].lower()
-    if ext == ".onnx":
+    if ext == ONNX_EXTENSION:
         from .onnxruntime_backend import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(path, providers=providers, **options)

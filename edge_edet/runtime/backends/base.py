@@ -5,10 +5,8 @@ from typing import Dict
 
 import numpy as np
 
-from ...metadata import DeployInfo
+from ...contract.metadata import DeployInfo
 
-NMS_OUTPUTS = ("num_detections", "detection_boxes", "detection_scores", "detection_classes")
-RAW_OUTPUTS = ("boxes", "scores")  # `--nms none` graphs: decoded boxes [B,N,4], probabilities [B,N,C]
 
 
 class Backend:
@@ -21,6 +19,12 @@ class Backend:
 
     def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
         raise NotImplementedError
+
+    def allocate_input(self, batch: int) -> np.ndarray:
+        """A uint8 [batch,H,W,3] input buffer the pre-processing letterboxes into (DESIGN.md: one buffer
+        per frame).  Back-ends whose device copies want special host memory (TensorRT: page-locked)
+        override this, and infer() then reads the frame straight from it, with no staging copy."""
+        return np.zeros((batch,) + tuple(self.info.input_size) + (3,), np.uint8)
 
     def close(self) -> None:
         pass

@@ -6,8 +6,10 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from ...errors import EdgeEdetError
-from ...metadata import MetadataError, deploy_info_from_onnx_model
+from ...contract.errors import EdgeEdetError
+from ...contract.metadata import MetadataError, deploy_info_from_onnx_model
+from ...contract.names import INPUT_NAME
+from ...contract.onnx_io import load_onnx
 from .base import Backend
 
 PROVIDER_ALIASES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
@@ -35,14 +37,10 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(self, path: str, providers: Optional[Sequence[str]] = None, threads: int = 0, **_ignored):
         try:
-            import onnx
             import onnxruntime as ort
         except ImportError:
             raise EdgeEdetError("running .onnx models needs onnxruntime: pip install onnxruntime") from None
-        try:
-            proto = onnx.load(path, load_external_data=False)
-        except Exception:
-            raise EdgeEdetError(f"{path} is not a readable ONNX file") from None
+        proto = load_onnx(path, weights=False)
         self.info = deploy_info_from_onnx_model(proto, path)
         options = ort.SessionOptions()
         if threads:
@@ -56,7 +54,7 @@ class OnnxRuntimeBackend(Backend):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise EdgeEdetError(f"ONNX Runtime cannot load {path}: {first}") from None
         inputs = self.session.get_inputs()
-        if len(inputs) != 1 or inputs[0].name != "images":
+        if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
             raise MetadataError(f"{path} does not have the single `images` input of an edge_edet graph")
         batch_dim = inputs[0].shape[0]
         self.dynamic_batch = not isinstance(batch_dim, int)
@@ -65,7 +63,7 @@ class OnnxRuntimeBackend(Backend):
         self.path = path
 
     def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
-        outputs = self.session.run(self.output_names, {"images": images})
+        outputs = self.session.run(self.output_names, {INPUT_NAME: images})
         return dict(zip(self.output_names, outputs))
 
     def describe(self) -> dict:

@@ -43,8 +43,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ...errors import EdgeEdetError
-from ...metadata import DeployInfo, read_sidecar
+from ...contract.errors import EdgeEdetError
+from ...contract.metadata import DeployInfo, read_sidecar
+from ...contract.names import INPUT_NAME
 from ..buffer_plan import TensorSpec, plan_buffers
 from .base import Backend
 
@@ -124,8 +125,8 @@ class TensorRTBackend(Backend):
             import pycuda.driver as cuda
         except ImportError:
             raise EdgeEdetError(f"the TensorRT back-end needs pycuda: {PYCUDA_HINT}") from None
-        from ...engine.environment import gpu_info
-        from ...engine.trt_logging import make_logger
+        from ...contract.machine import gpu_info
+        from ...contract.trt_logging import make_logger
 
         self.trt, self.cuda = trt, cuda
         self.trt_version = str(trt.__version__)
@@ -161,6 +162,7 @@ class TensorRTBackend(Backend):
             self.context = self.engine.create_execution_context()
             self.stream = cuda.Stream()
             self.host: Dict[str, np.ndarray] = {}
+            self._pinned, self._pinned_buffers = set(), []
             self.device_buffers = {}
             for spec in [self.plan.input] + self.plan.outputs:
                 self.host[spec.name] = cuda.pagelocked_empty(self.plan.shapes[spec.name], np.dtype(spec.dtype))
@@ -194,7 +196,7 @@ class TensorRTBackend(Backend):
 
     def _profile_batch(self, extra) -> Optional[tuple]:
         try:
-            low, opt, high = self.engine.get_tensor_profile_shape("images", 0)
+            low, opt, high = self.engine.get_tensor_profile_shape(INPUT_NAME, 0)
             return int(low[0]), int(opt[0]), int(high[0])
         except Exception:  # no profile (static engine), or a TensorRT without the name-based query
             profile = extra.get("batch_profile")
@@ -203,7 +205,7 @@ class TensorRTBackend(Backend):
     # -- execution (the context must be current: see _current) -----------------------------------
     def _set_batch(self, batch: int) -> None:
         if self.plan.dynamic_batch and batch != self._batch:
-            if not self.context.set_input_shape("images", self.plan.shape_at("images", batch)):
+            if not self.context.set_input_shape(INPUT_NAME, self.plan.shape_at(INPUT_NAME, batch)):
                 raise EdgeEdetError(f"TensorRT refused a batch of {batch} for {self.path}")
         self._batch = batch
 
@@ -237,21 +239,35 @@ class TensorRTBackend(Backend):
 
     def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != self.plan.input.shape[1:]:
-            raise EdgeEdetError(f"the engine takes uint8 images {list(self.plan.shape_at('images', 1)[1:])}, "
+            raise EdgeEdetError(f"the engine takes uint8 images {list(self.plan.shape_at(INPUT_NAME, 1)[1:])}, "
                                 f"got {images.dtype} {list(images.shape)}")
         batch = images.shape[0]
         self.plan.check_batch(batch)
         cuda = self.cuda
         with self._current():
             self._set_batch(batch)
-            host_in = self.host["images"][:batch]
-            np.copyto(host_in, images)
-            cuda.memcpy_htod_async(self.device_buffers["images"], host_in, self.stream)
+            host_in = images if self._is_pinned(images) else self.host[INPUT_NAME][:batch]
+            if host_in is not images:  # a caller's own array: stage it in page-locked memory first
+                np.copyto(host_in, images)
+            cuda.memcpy_htod_async(self.device_buffers[INPUT_NAME], host_in, self.stream)
             self._enqueue()
             for name in self.plan.output_names:
                 cuda.memcpy_dtoh_async(self.host[name][:batch], self.device_buffers[name], self.stream)
             self.stream.synchronize()
             return {name: self.host[name][:batch].copy() for name in self.plan.output_names}
+
+    def allocate_input(self, batch: int) -> np.ndarray:
+        """A page-locked input buffer: the letterbox writes the frame into it and infer() copies it to
+        the GPU from there, with no staging copy (one host buffer per frame in flight)."""
+        self.plan.check_batch(batch)
+        with self._current():
+            buffer = self.cuda.pagelocked_empty((batch,) + tuple(self.plan.shapes[INPUT_NAME][1:]), np.uint8)
+        self._pinned.add(id(buffer))
+        self._pinned_buffers.append(buffer)  # kept alive (and so its id unique) as long as the back-end
+        return buffer
+
+    def _is_pinned(self, images: np.ndarray) -> bool:
+        return id(images) in self._pinned and images.flags.c_contiguous
 
     def time_gpu(self, batch: int = 1, iterations: int = 100, warmup: int = 10) -> List[float]:
         """Milliseconds of GPU time per enqueue, measured with CUDA events (no host copies)."""

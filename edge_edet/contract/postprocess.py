@@ -9,7 +9,7 @@ from typing import Tuple
 import cv2
 import numpy as np
 
-from ..anchors import decode_boxes
+from .anchors import decode_boxes
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -56,6 +56,13 @@ def write_text_atomic(path: str, text: str) -> str:
     return path
 
 
+def write_json_atomic(path: str, data) -> str:
+    """JSON (indented, keys sorted, final newline) written atomically."""
+    import json
+
+    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
 def write_bytes_atomic(path: str, data) -> str:
     with atomic_output(path) as tmp:
         with open(tmp, "wb") as handle:

@@ -1,4 +1,5 @@
-"""What this machine has: TensorRT, CUDA devices, pycuda, ONNX Runtime providers, OpenCV video I/O.
+"""What this machine has: TensorRT, CUDA devices, pycuda, ONNX Runtime providers, OpenCV video I/O,
+the CPU and memory a benchmark ran on, and this process's peak memory.
 
 Every probe is lazy and never raises: `edge-edet doctor` reports what is missing instead of
 crashing on it, and the builder and the TensorRT back-end use the same probes to record (and
@@ -7,11 +8,13 @@ later compare) the TensorRT version and GPU an engine was built with.
 from __future__ import annotations
 
 import os
+import platform
 import re
+import sys
 from typing import Dict, List, Optional
 
-from ..errors import EdgeEdetError
-from .versions import INSTALL_HINT
+from .errors import EdgeEdetError
+from .names import TRT_INSTALL_HINT as INSTALL_HINT
 
 
 def import_tensorrt(purpose: str = "this"):
@@ -38,13 +41,21 @@ def efficient_nms_available() -> Optional[bool]:
     except ImportError:
         return None
     try:
-        from .builder import registered_plugins
-
         trt.init_libnvinfer_plugins(trt.Logger(trt.Logger.ERROR), "")
         names = registered_plugins(trt)
         return None if names is None else "EfficientNMS_TRT" in names
     except Exception:
         return None
+
+
+def registered_plugins(trt) -> Optional[set]:
+    """Plugin names in TensorRT's registry (10.x: all_creators; 8.5: plugin_creator_list), or None."""
+    registry = trt.get_plugin_registry()
+    for attribute in ("all_creators", "plugin_creator_list"):
+        creators = getattr(registry, attribute, None)
+        if creators is not None:
+            return {str(getattr(c, "name", "")) for c in creators}
+    return None
 
 
 def gpu_info(index: int = 0) -> Dict[str, object]:
@@ -164,3 +175,61 @@ def environment_report() -> Dict[str, object]:
             "pycuda": pycuda_version(),
             "jetson": jetson_model(), "l4t": jetpack_release(), "onnxruntime": onnxruntime_providers(),
             "opencv": opencv_video_backends(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+# -- what a benchmark ran on, and how much memory it took ------------------------------------------
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", "r", encoding="utf-8") as handle:
+            for line in handle:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_total_mb():
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 20)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def describe_machine() -> dict:
+    """CPU, cores usable by this process, memory, OS and the numeric libraries' versions."""
+    import cv2
+    import numpy
+
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu": _cpu_model(),
+        "architecture": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "memory_mb": _memory_total_mb(),
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "opencv": cv2.__version__,
+        "hostname": platform.node(),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB.
+
+    Linux: VmHWM, the high-water mark of this process's own memory.  getrusage's ru_maxrss is not
+    used there because Linux carries it across exec, so a child would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status", "r", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 2 ** 10, 1)
+    except OSError:
+        pass
+    import resource  # POSIX only; after the /proc read so other systems get here only when needed
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(peak / 2 ** 20 if sys.platform == "darwin" else peak / 2 ** 10, 1)

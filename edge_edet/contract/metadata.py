@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import List, Tuple
 
 from .errors import EdgeEdetError
+from .names import (DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_DETECTIONS, DEFAULT_PRE_NMS_TOP_K, DEFAULT_SCORE_THRESHOLD,
+                    NMS_KINDS)
 
 METADATA_KEY = "edge_edet"
 FORMAT_VERSION = 1
-NMS_KINDS = ("onnx", "efficientnms", "none")
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 class MetadataError(EdgeEdetError, ValueError):
@@ -31,10 +31,10 @@ class DeployInfo:
     labels: List[str]  # label names; detection_classes index into this list
     mean: Tuple[float, float, float]  # RGB on 0..255, as the graph subtracts it
     std: Tuple[float, float, float]  # RGB on 0..255
-    score_threshold: float = 0.4
-    iou_threshold: float = 0.5
-    max_detections: int = 100
-    pre_nms_top_k: int = 5000
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD
+    iou_threshold: float = DEFAULT_IOU_THRESHOLD
+    max_detections: int = DEFAULT_MAX_DETECTIONS
+    pre_nms_top_k: int = DEFAULT_PRE_NMS_TOP_K
     nms: str = "onnx"  # one of NMS_KINDS
     batch: int = 1  # static batch size, or the maximum when dynamic_batch
     dynamic_batch: bool = False
@@ -60,6 +60,13 @@ class DeployInfo:
         """Letterbox fill: the normalisation mean, so padding is ~0 after normalising."""
         r, g, b = (int(round(v)) for v in self.mean)
         return (b, g, r)
+
+    def summary(self) -> dict:
+        """The artifact facts a measured figure (AP, latency) depends on, for reports."""
+        return {"model": self.model, "input_size": list(self.input_size), "weights": self.weights,
+                "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold,
+                "max_detections": self.max_detections, "nms": self.nms, "precision": self.precision,
+                "num_labels": len(self.labels)}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -88,15 +95,9 @@ class DeployInfo:
 
 def read_onnx_metadata(path: str) -> DeployInfo:
     """DeployInfo from an ONNX file's metadata_props (loads only the model proto, not weights data)."""
-    import onnx  # lazy: onnx is not needed by the TensorRT runtime on a Jetson
+    from .onnx_io import load_onnx
 
-    if not os.path.isfile(path):
-        raise MetadataError(f"ONNX file {path} does not exist")
-    try:
-        model = onnx.load(path, load_external_data=False)
-    except Exception:
-        raise MetadataError(f"{path} is not a readable ONNX file") from None
-    return deploy_info_from_onnx_model(model, path)
+    return deploy_info_from_onnx_model(load_onnx(path, weights=False), path)
 
 
 def deploy_info_from_onnx_model(model, source: str = "ONNX model") -> DeployInfo:

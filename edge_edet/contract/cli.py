@@ -1,0 +1,88 @@
+"""What every entry point shares: argparse value types, the --providers parser, warnings, and the
+one error handler (a user mistake is one sentence on stderr and exit code 2, never a traceback).
+
+`edge-edet`, demo/webcam.py, build_engines/build_engine.py, calibration/calibrate.py and the
+benchmark's child process all end in `guarded(...)`.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Callable, List, Optional
+
+from .errors import EdgeEdetError
+
+EXIT_USAGE = 2  # user mistake (argparse uses 2 as well)
+EXIT_INTERRUPTED = 130
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def probability(text: str) -> float:
+    """A finite number in [0, 1] (thresholds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}")
+    return value
+
+
+def parse_providers(text: Optional[str]) -> Optional[List[str]]:
+    """'cuda,cpu' -> ['cuda', 'cpu']; None or empty -> None (the back-end's own choice)."""
+    if not text:
+        return None
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    return names or None
+
+
+def add_providers_argument(parser) -> None:
+    parser.add_argument("--providers", default=None, type=parse_providers,
+                        help="ONNX Runtime execution providers, comma-separated, in order: cpu, cuda, tensorrt "
+                             "(default: CUDA when onnxruntime-gpu has it, else CPU)")
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr, without breaking a running tqdm bar."""
+    try:
+        from tqdm import tqdm
+
+        tqdm.write(f"edge-edet: warning: {message}", file=sys.stderr)
+    except ImportError:
+        print(f"edge-edet: warning: {message}", file=sys.stderr, flush=True)
+
+
+def fail(message: str, prog: str = "edge-edet", code: int = EXIT_USAGE) -> int:
+    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def guarded(function: Callable[[], Optional[int]], prog: str = "edge-edet") -> int:
+    """Run `function`; EdgeEdetError -> one sentence and exit 2, Ctrl-C -> exit 130."""
+    try:
+        return int(function() or 0)
+    except EdgeEdetError as exc:
+        return fail(str(exc), prog)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,33 @@
+"""The deploy contract's names and defaults, each defined once (DESIGN.md: Contracts).
+
+The exporter writes these names into the graph, the engine builder and every back-end read
+them, and the commands take their defaults from here; nothing else spells them out.
+"""
+from __future__ import annotations
+
+# -- tensors ----------------------------------------------------------------------------------
+INPUT_NAME = "images"  # uint8 [B, H, W, 3] BGR, letterboxed
+NMS_OUTPUTS = ("num_detections", "detection_boxes", "detection_scores", "detection_classes")
+RAW_OUTPUTS = ("boxes", "scores")  # `--nms none` graphs: decoded boxes [B,N,4], probabilities [B,N,C]
+
+# -- artifacts --------------------------------------------------------------------------------
+ONNX_EXTENSION = ".onnx"
+ENGINE_EXTENSIONS = (".trt", ".engine", ".plan")  # a serialized TensorRT engine, any of these
+NMS_KINDS = ("onnx", "efficientnms", "none")
+PRECISIONS = ("fp32", "fp16", "int8")  # the precision a graph or engine carries
+BUILD_PRECISIONS = PRECISIONS + ("best",)  # what `edge-edet build --precision` may ask for
+
+# -- export defaults (stored in the artifact's metadata; the runtime reads them from there) ---
+DEFAULT_SCORE_THRESHOLD = 0.4
+DEFAULT_IOU_THRESHOLD = 0.5
+DEFAULT_MAX_DETECTIONS = 100
+DEFAULT_PRE_NMS_TOP_K = 5000
+
+# -- INT8 calibration -------------------------------------------------------------------------
+CALIBRATION_METHODS = ("entropy", "percentile", "minmax")
+DEFAULT_CALIBRATION_METHOD = "percentile"
+DEFAULT_TRT_VERSION = "8.5.2"  # cache header when the builder's own version is not known (JetPack 5.1)
+
+# -- TensorRT ---------------------------------------------------------------------------------
+TRT_INSTALL_HINT = ("on a Jetson it comes with JetPack (`sudo apt install nvidia-jetpack`, or the "
+                    "python3-libnvinfer package); on a desktop GPU `pip install tensorrt`")
