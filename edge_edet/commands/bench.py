@@ -1,7 +1,7 @@
 """`edge-edet bench`: latency and throughput of an exported model, optionally against PyTorch eager."""
 from __future__ import annotations
 
-from ..contract.cli import positive_int
+from ..contract.cli import add_providers_argument, positive_int
 
 
 def non_negative_int(text: str) -> int:
@@ -25,8 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument("--warmup", type=non_negative_int, default=10, help="untimed iterations first (default 10)")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads for ONNX Runtime (and for torch with --compare-eager)")
-    parser.add_argument("--providers", default=None,
-                        help="comma-separated ONNX Runtime providers (cpu, cuda, tensorrt); default: best available")
+    add_providers_argument(parser)
     parser.add_argument("--images", default=None,
                         help="folder of images to feed (default: synthetic 640x480 frames)")
     parser.add_argument("--compare-eager", action="store_true",
@@ -50,7 +49,7 @@ def run(args) -> int:
     from ..contract.fileio import write_json_atomic
     from ..runtime import Detector
 
-    providers = [p.strip() for p in args.providers.split(",") if p.strip()] if args.providers else None
+    providers = args.providers
     options = {"threads": args.threads} if args.threads else {}
     detector = Detector.from_file(args.model, providers=providers, **options)
     try:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from ..contract.cli import positive_int
+from ..contract.cli import add_providers_argument, positive_int
 
 
 def register(subparsers) -> None:
@@ -18,8 +18,7 @@ def register(subparsers) -> None:
     parser.add_argument("--max-images", type=positive_int, default=None, help="evaluate only the first N images")
     parser.add_argument("--output", default=None, help="write the JSON report here")
     parser.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime intra-op threads")
-    parser.add_argument("--providers", default=None,
-                        help="comma-separated ONNX Runtime providers (cpu, cuda, tensorrt); default: best available")
+    add_providers_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -32,7 +31,7 @@ def run(args) -> int:
 
     coco = load_coco(args.annotations)  # a malformed file fails before a model loads
     options = {"threads": args.threads} if args.threads else {}
-    providers = [p.strip() for p in args.providers.split(",") if p.strip()] if args.providers else None
+    providers = args.providers
     detector = Detector.from_file(args.model, providers=providers, **options)
     try:
         report = evaluate_detector(detector, coco, args.images, max_images=args.max_images,
