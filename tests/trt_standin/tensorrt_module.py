@@ -85,7 +85,7 @@ def build_module(surface: Surface, access_log: Optional[StandinAccessLog] = None
     def check(owner: str, name: str):
         if not surface.has(owner, name):
             raise missing(owner, name)
-        if name not in IMPLEMENTED.get(owner, ()) and not (owner in ENUMS or owner == "Logger"):
+        if owner is not None and name not in IMPLEMENTED.get(owner, ()) and not (owner in ENUMS or owner == "Logger"):
             raise AttributeError(f"stand-in tensorrt {version}: {owner}.{name} exists in TensorRT {version} "
                                  f"but the stand-in has no behaviour for it (add it to tests/trt_standin)")
         log.add(owner, name)
@@ -184,7 +184,7 @@ def build_module(surface: Surface, access_log: Optional[StandinAccessLog] = None
     }
     enums = {name: make_enum(name, order.get(name, [])) for name in ENUMS if surface.has_class(name)}
 
-    def value(enum_name, member):
+    def enum_value(enum_name, member):
         """An enum value for the stand-in's own use (not logged as a project access)."""
         values = type.__getattribute__(enums[enum_name], "_values")
         if member not in values:
@@ -218,7 +218,7 @@ def build_module(surface: Surface, access_log: Optional[StandinAccessLog] = None
 
     for member in ("VERBOSE", "INFO", "WARNING", "ERROR", "INTERNAL_ERROR"):
         if surface.has("Severity", member):
-            type.__setattr__(Logger, member, value("Severity", member))
+            type.__setattr__(Logger, member, enum_value("Severity", member))
     type.__setattr__(Logger, "Severity", Severity)
 
     @standin("IPluginCreator")
@@ -259,7 +259,7 @@ def build_module(surface: Surface, access_log: Optional[StandinAccessLog] = None
 
     def emit(logger, severity, text):
         target = state["global_logger"] or logger
-        target.log(value("Severity", severity), text)
+        target.log(enum_value("Severity", severity), text)
 
     def remember_logger(logger):
         # TensorRT holds one logger per process: the first one given wins (the NVIDIA docs' warning)
@@ -426,7 +426,7 @@ def build_module(surface: Surface, access_log: Optional[StandinAccessLog] = None
 
         def build_serialized_network(self, network, config):
             strongly = major >= 11 or (surface.has("NetworkDefinitionCreationFlag", "STRONGLY_TYPED") and bool(
-                network._flags & (1 << value("NetworkDefinitionCreationFlag", "STRONGLY_TYPED").value)))
+                network._flags & (1 << enum_value("NetworkDefinitionCreationFlag", "STRONGLY_TYPED").value)))
             flags = config._flags
             if config._monitor is not None:
                 for phase, steps in (("Building engine", 2), ("Tactic selection", 3)):
@@ -528,13 +528,13 @@ def build_module(surface: Surface, access_log: Optional[StandinAccessLog] = None
             return self._io[index]["name"]
 
         def get_tensor_mode(self, name):
-            return value("TensorIOMode", "INPUT" if self._tensor(name)["input"] else "OUTPUT")
+            return enum_value("TensorIOMode", "INPUT" if self._tensor(name)["input"] else "OUTPUT")
 
         def get_tensor_shape(self, name):
             return tuple(self._tensor(name)["shape"])
 
         def get_tensor_dtype(self, name):
-            return value("DataType", dtype_of[self._tensor(name)["dtype"]])
+            return enum_value("DataType", dtype_of[self._tensor(name)["dtype"]])
 
         def get_tensor_profile_shape(self, name, profile_index):
             profiles = self._data["profiles"]
@@ -581,7 +581,14 @@ def build_module(surface: Surface, access_log: Optional[StandinAccessLog] = None
         def __init__(self):
             pass
 
-    module = types.ModuleType("tensorrt", f"STAND-IN tensorrt {version} (generated from the real bindings' names)")
+    class StandinModule(types.ModuleType):
+        def __getattribute__(self, name):
+            value = types.ModuleType.__getattribute__(self, name)  # raises through __getattr__ when absent
+            if not name.startswith("_"):
+                log.add(None, name)
+            return value
+
+    module = StandinModule("tensorrt", f"STAND-IN tensorrt {version} (generated from the real bindings' names)")
     namespace = {"ILogger": ILogger, "Logger": Logger, "Builder": Builder, "OnnxParser": OnnxParser,
                  "Runtime": Runtime, "IProgressMonitor": IProgressMonitor,
                  "IInt8EntropyCalibrator2": IInt8EntropyCalibrator2, "init_libnvinfer_plugins": init_libnvinfer_plugins,
