@@ -380,6 +380,22 @@ def test_layer_precisions_from_trt10_and_trt11_inspector_json():
     assert layer_report.parse_engine_information("not json") == []
 
 
+def test_uint8_input_is_not_counted_as_int8():
+    """TensorRT 8.x/10.x name the uint8 `images` input "Row major linear UInt8 format": not INT8."""
+    assert layer_report.tensor_category("Row major linear UInt8 format") is None
+    assert layer_report.tensor_category({"DataType": "UInt8"}) is None
+    assert layer_report.tensor_category("Four wide channel vectorized row major Int8 format") == "int8"
+    fp32_engine = json.dumps({"Layers": [
+        {"Name": "reformat", "Inputs": [{"Format/Datatype": "Row major linear UInt8 format"}],
+         "Outputs": [{"Format/Datatype": "Row major linear FP32 format"}]},
+        {"Name": "conv", "Inputs": [{"Format/Datatype": "Row major linear FP32 format"}], "Outputs": []}]})
+    counts = layer_report.count_precisions(layer_report.layer_precisions(
+        layer_report.parse_engine_information(fp32_engine)))
+    assert counts == {"int8": 0, "fp16": 0, "fp32": 2, "other": 0}
+    assert "none of its 2 layers runs in INT8" in verify_precision("int8", counts)
+    assert "all 2 layers run in FP32" in verify_precision("fp16", counts)
+
+
 def test_a_silent_fp32_engine_is_refused():
     all_fp32 = {"int8": 0, "fp16": 0, "fp32": 120, "other": 8}
     assert "all 120 layers run in FP32" in verify_precision("fp16", all_fp32)

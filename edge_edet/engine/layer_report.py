@@ -18,7 +18,8 @@ from typing import Dict, Iterable, List, Optional
 CATEGORIES = ("int8", "fp16", "fp32", "other")
 
 _TYPE_WORDS = (  # (regex on the type text, category); first match wins
-    (re.compile(r"\bint8\b|\bi8\b|int8 format", re.I), "int8"),
+    # word boundaries matter: "Row major linear UInt8 format" (the uint8 `images` input) is not INT8
+    (re.compile(r"\bint8\b|\bi8\b", re.I), "int8"),
     (re.compile(r"\bfp8\b|\bint4\b|\bfp4\b", re.I), "int8"),  # other quantized types count as low precision
     (re.compile(r"\bhalf\b|\bfp16\b|\bfloat16\b|\bbf16\b|\bbfloat16\b", re.I), "fp16"),
     (re.compile(r"\bfloat\b|\bfp32\b|\bfloat32\b", re.I), "fp32"),
