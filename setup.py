@@ -26,8 +26,9 @@ setup(
         "runtime": ["onnx>=1.15", "onnxruntime>=1.17"],
         "train": EXPORT + EVAL + TRAIN,
         "trt": ["tensorrt>=8.5", "pycuda>=2022.1", "onnx>=1.15"],
-        "cuda-graph": ["cuda-python>=11.4"],
-        "test": EXPORT + EVAL + TRAIN + ["pytest>=7", "import-linter>=2.1"],
+        "cuda-graph": ["cuda-python>=12.6,<13"],  # 13.x needs a newer driver than JetPack 6 (CUDA 12.6)
+        # capstone + pyelftools: the TensorRT conformance tests read the real bindings wheels (tests/trt_standin)
+        "test": EXPORT + EVAL + TRAIN + ["pytest>=7", "import-linter>=2.1", "capstone>=5", "pyelftools>=0.29"],
     },
     entry_points={"console_scripts": ["edge-edet=edge_edet.cli:main"]},
 )

@@ -12,7 +12,7 @@ from edge_edet.contract.metadata import DeployInfo, MetadataError, write_sidecar
 from edge_edet.runtime import Detector
 from edge_edet.runtime.backends import open_backend
 from edge_edet.runtime.backends.tensorrt_backend import (engine_mismatch, explain_load_failure, rebuild_hint,
-                                                         version_triple)
+                                                         version_loads, version_parts)
 from edge_edet.runtime.buffer_plan import TensorSpec, plan_buffers
 
 
@@ -78,8 +78,21 @@ REBUILD = rebuild_hint("d0.trt", {"source_onnx": "d0.onnx"})
 
 def test_rebuild_hint_names_the_command():
     assert REBUILD == "rebuild it here with `edge-edet build --onnx d0.onnx --engine d0.trt`"
-    assert version_triple("10.3.0.26") == (10, 3, 0) and version_triple("8.5") == (8, 5, 0)
-    assert version_triple("junk") == (-1, -1, -1)
+    assert version_parts("10.3.0.26") == (10, 3, 0, 26) and version_parts("8.5") == (8, 5, 0)
+    assert version_parts("11.4.1.post2") == (11, 4, 1) and version_parts("junk") == (-1, -1, -1)
+
+
+def test_version_check_includes_the_build_number_and_only_supported_compatible_majors():
+    assert version_loads("10.3.0.26", "10.3.0.26", False)
+    assert not version_loads("10.3.0.26", "10.3.0.30", False)  # the standard runtime needs the exact build
+    assert version_loads("10.3.0", "10.3.0.30", False)  # the build number was not recorded: cannot tell
+    assert version_loads("10.3.0.26", "10.7.0.23", True) and version_loads("8.6.1", "10.3.0", True)
+    assert version_loads("10.13.3.9", "11.4.0.106", True)
+    assert not version_loads("8.6.1", "11.0.0", True)  # 8 -> 11 is not supported
+    assert not version_loads("10.7.0", "10.3.0", True)  # never backwards
+    message = engine_mismatch({"tensorrt_version": "8.6.1", "version_compatible": True}, "11.4.0", {}, "d0.trt", REBUILD)
+    assert "8.6 -> 10, 10 -> 11" in message
+    assert "exact version" in engine_mismatch({"tensorrt_version": "10.3.0.26"}, "10.3.0.30", {}, "d0.trt", REBUILD)
 
 
 def test_engine_from_another_tensorrt_or_gpu_is_named_before_loading():

@@ -37,9 +37,19 @@ def surface(request):
     return found
 
 
+def fp16_converter_standin(onnx_path, engine_path, log):
+    """Stand-in for the precision module's FP16 converter (which wants a real network; the tiny
+    graphs here have none): writes the tiny FP16 graph.  The real conversion is tested in
+    test_engine_build.py on an exported model."""
+    target = os.path.splitext(engine_path)[0] + "_fp16.onnx"
+    return make_onnx(target, precision="fp16", dynamic="dyn" in os.path.basename(onnx_path), batch=4
+                     if "dyn" in os.path.basename(onnx_path) else 1)
+
+
 @pytest.fixture
 def trt(surface, monkeypatch):
     """The stand-in tensorrt of one version, with stand-in pycuda, installed as the real modules."""
+    monkeypatch.setattr("edge_edet.engine.builder.convert_to_fp16", fp16_converter_standin)
     module = build_module(surface)
     package, driver = make_pycuda()
     module._standin_device_writer = device_writer(driver._standin_memory)
@@ -111,7 +121,7 @@ def test_qdq_graph(trt, tmp_path):
 
 
 def test_dynamic_batch_profile(trt, tmp_path):
-    result = build(tmp_path, onnx=make_onnx(tmp_path / "m.onnx", dynamic=True, batch=4), precision="fp16",
+    result = build(tmp_path, onnx=make_onnx(tmp_path / "dyn.onnx", dynamic=True, batch=4), precision="fp16",
                    batch=(1, 2, 4))
     info = read_sidecar(result.engine)
     assert info.dynamic_batch and info.batch == 4 and info.extra["batch_profile"] == [1, 2, 4]
@@ -198,7 +208,11 @@ def test_backend_loads_plans_buffers_and_infers_from_a_worker_thread(trt, tmp_pa
 
 
 def test_backend_dynamic_batch(trt, tmp_path):
-    backend = backend_for(tmp_path, graph={"dynamic": True, "batch": 4}, precision="fp16", batch=(1, 2, 4))
+    from edge_edet.runtime.backends.tensorrt_backend import TensorRTBackend
+
+    result = build(tmp_path, onnx=make_onnx(tmp_path / "dyn.onnx", dynamic=True, batch=4), precision="fp16",
+                   batch=(1, 2, 4))
+    backend = TensorRTBackend(result.engine)
     assert backend.dynamic_batch and backend.max_batch == 4
     out = backend.infer(np.zeros((3, 64, 64, 3), np.uint8))
     assert out["num_detections"].shape == (3, 1)
@@ -217,8 +231,8 @@ def test_backend_closed_from_another_thread_leaks_nothing(trt, tmp_path):
 def test_backend_init_failure_cleans_up_through_close(trt, tmp_path):
     from edge_edet.runtime.backends.tensorrt_backend import TensorRTBackend
 
-    result = build(tmp_path, onnx=make_onnx(tmp_path / "m.onnx", dynamic=True, batch=2), precision="fp16",
-                   batch=(1, 2, 2))
+    result = build(tmp_path, onnx=make_onnx(tmp_path / "dyn.onnx", dynamic=True, batch=4), precision="fp16",
+                   batch=(1, 2, 4))
     with pytest.raises(EdgeEdetError, match="--cuda-graph needs a static-batch"):
         TensorRTBackend(result.engine, cuda_graph=True)
     driver = trt._standin_pycuda

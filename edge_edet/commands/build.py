@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version-compatible", action="store_true", help="engine loadable by later TensorRT "
                         "versions (8.6+; no plugins, so export with --nms onnx)")
     parser.add_argument("--hardware-compatible", action="store_true", help="engine for any Ampere-or-newer "
-                        "desktop GPU (8.6+; slower; not for Jetson DLA)")
+                        "desktop GPU (8.6+; slower; refused on Jetson, where NVIDIA does not support it)")
     parser.add_argument("--verbose", action="store_true", help="print TensorRT's full log and every layer's precision")
 
 

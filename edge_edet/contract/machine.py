@@ -41,7 +41,9 @@ def efficient_nms_available() -> Optional[bool]:
     except ImportError:
         return None
     try:
-        trt.init_libnvinfer_plugins(trt.Logger(trt.Logger.ERROR), "")
+        from .trt_logging import get_logger
+
+        trt.init_libnvinfer_plugins(get_logger(trt), "")  # TensorRT keeps this logger: never a temporary one
         names = registered_plugins(trt)
         return None if names is None else "EfficientNMS_TRT" in names
     except Exception:

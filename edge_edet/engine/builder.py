@@ -24,7 +24,7 @@ from .calibrator import cache_for_version, make_cache_calibrator, read_cache_byt
 from ..contract.machine import gpu_info, import_tensorrt, jetson_model, registered_plugins  # noqa: F401
 from .graph import EFFICIENT_NMS, GraphFacts, inspect_onnx
 from .plan import BuildOptions, BuildPlan, LOW_MEMORY_HINT, lowest_precision, make_plan, verify_precision
-from ..contract.trt_logging import make_logger
+from ..contract.trt_logging import get_logger
 from .versions import TrtVersion
 
 
@@ -50,9 +50,10 @@ def check_writable_file(path: str, what: str) -> None:
 
 def preflight(options: BuildOptions) -> GraphFacts:
     """Every refusal that costs seconds, done before the build that costs minutes."""
-    from .plan import check_options
+    from .plan import check_board, check_options
 
     check_options(options)
+    check_board(options, jetson_model())
     facts = inspect_onnx(options.onnx)
     check_writable_file(options.engine, "engine")
     check_writable_file(options.engine + ".json", "sidecar")
@@ -193,13 +194,7 @@ def configure(trt, builder, plan: BuildPlan, options: BuildOptions, log):
     if plan.hardware_compatibility:
         config.hardware_compatibility_level = enum_member(trt.HardwareCompatibilityLevel, plan.hardware_compatibility,
                                                           "HardwareCompatibilityLevel", plan.version)
-    blob = b""
-    if options.timing_cache and os.path.isfile(options.timing_cache):
-        with open(options.timing_cache, "rb") as handle:
-            blob = handle.read()
-        log(f"timing cache {options.timing_cache}: {len(blob)} bytes loaded")
-    timing_cache = config.create_timing_cache(blob)
-    config.set_timing_cache(timing_cache, False)
+    set_timing_cache(config, options.timing_cache, log)
     if plan.progress_monitor:
         monitor = make_progress_monitor(trt, log)
         try:
@@ -208,6 +203,41 @@ def configure(trt, builder, plan: BuildPlan, options: BuildOptions, log):
         except (AttributeError, TypeError):  # progress display only: fall back to the heartbeat
             plan.progress_monitor = False
     return config, keepalive
+
+
+def set_timing_cache(config, path: Optional[str], log) -> None:
+    """Load the timing cache at `path` (if any) into `config`, or an empty one when TensorRT cannot use it.
+
+    TensorRT's answers are checked, as trtexec does: create_timing_cache returns None for a corrupt
+    file, set_timing_cache returns False for a cache from another GPU or TensorRT version.  Either
+    way the build goes on with an empty cache, which is saved over the unusable one afterwards."""
+    blob = b""
+    if path and os.path.isfile(path):
+        with open(path, "rb") as handle:
+            blob = handle.read()
+        log(f"timing cache {path}: {len(blob)} bytes loaded")
+    cache = config.create_timing_cache(blob)
+    if cache is None:
+        log(f"timing cache {path} is corrupt (TensorRT cannot use it): starting an empty one")
+        cache = config.create_timing_cache(b"")
+    if not config.set_timing_cache(cache, False):
+        log(f"timing cache {path} was made on another GPU or TensorRT version: starting an empty one")
+        cache = config.create_timing_cache(b"")
+        if cache is None or not config.set_timing_cache(cache, False):
+            raise EdgeEdetError("TensorRT refused even an empty timing cache; build without --timing-cache")
+
+
+def save_timing_cache(config, path: str, log) -> None:
+    """Write the timing cache after the engine: a failure here must not cost the finished build."""
+    try:
+        cache = config.get_timing_cache()
+        data = cache.serialize() if cache is not None else None
+        if data is None:
+            raise RuntimeError("TensorRT returned no timing cache")
+        write_bytes_atomic(path, bytes(data))
+        log(f"timing cache saved to {path}")
+    except Exception as exc:  # the engine is already written; say so and go on
+        log(f"warning: the timing cache was not saved to {path} ({exc}); the engine is fine")
 
 
 def inspect_layers(trt, engine) -> List[dict]:
@@ -253,7 +283,8 @@ def build_engine(options: BuildOptions, log: Callable[[str], None] = print) -> B
         if facts.precision != "fp16":
             raise EdgeEdetError(f"the FP16 conversion wrote {onnx_path} but it carries no float16 tensors")
 
-    logger = make_logger(trt, options.verbose)
+    logger = get_logger(trt, options.verbose)
+    mark = logger.mark()
     trt.init_libnvinfer_plugins(logger, "")
     problem = missing_plugin_message(facts, str(version), registered_plugins(trt))
     if problem:
@@ -262,7 +293,7 @@ def build_engine(options: BuildOptions, log: Callable[[str], None] = print) -> B
     network = builder.create_network(network_creation_flags(trt, plan))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(os.path.abspath(onnx_path)):
-        errors = [str(parser.get_error(i).desc()) for i in range(parser.num_errors)] + logger.errors
+        errors = [str(parser.get_error(i).desc()) for i in range(parser.num_errors)] + logger.since(mark)
         raise EdgeEdetError(explain_parse_failure(errors, facts, str(version)))
     config, keepalive = configure(trt, builder, plan, options, log)
 
@@ -275,17 +306,15 @@ def build_engine(options: BuildOptions, log: Callable[[str], None] = print) -> B
             serialized = builder.build_serialized_network(network, config)
     seconds = time.monotonic() - start
     if serialized is None:
-        raise EdgeEdetError(explain_build_failure(logger.errors, plan))
+        raise EdgeEdetError(explain_build_failure(logger.since(mark), plan))
     if any(getattr(k, "asked_for_batches", False) for k in keepalive):
         raise EdgeEdetError(explain_build_failure(["calibration cache does not cover the network"], plan))
-    if options.timing_cache:
-        write_bytes_atomic(options.timing_cache, config.get_timing_cache().serialize())
-        log(f"timing cache saved to {options.timing_cache}")
-
     runtime = trt.Runtime(logger)
+    if options.version_compatible:  # a version-compatible plan carries its lean runtime as host code
+        runtime.engine_host_code_allowed = True
     engine = runtime.deserialize_cuda_engine(serialized)
     if engine is None:
-        raise EdgeEdetError(f"TensorRT built an engine it cannot load back: {' '.join(logger.errors[-2:])}")
+        raise EdgeEdetError(f"TensorRT built an engine it cannot load back: {' '.join(logger.since(mark)[-2:])}")
     layers = inspect_layers(trt, engine)
     counts = layer_report.count_precisions(layers)
     summary = layer_report.summary_line(counts)
@@ -298,6 +327,8 @@ def build_engine(options: BuildOptions, log: Callable[[str], None] = print) -> B
     write_bytes_atomic(options.engine, serialized)
     info = _sidecar_info(facts, plan, options, onnx_path, trt.__version__, precision, counts, summary, seconds)
     sidecar = write_sidecar(options.engine, info)
+    if options.timing_cache:
+        save_timing_cache(config, options.timing_cache, log)
     size = os.path.getsize(options.engine)
     log(f"wrote {options.engine} ({size / 2**20:.1f} MiB, {seconds:.0f} s) and {sidecar}")
     return BuildResult(engine=options.engine, sidecar=sidecar, plan=plan, precision=precision, layer_counts=counts,

@@ -85,10 +85,17 @@ def make_cache_calibrator(trt, cache: bytes, batch_size: int = 1):
     return CacheOnlyCalibrator()
 
 
+SERVED_ALGORITHM = "EntropyCalibration2"  # the header IInt8EntropyCalibrator2 accepts
+
+
 def cache_for_version(data: bytes, trt_version: str, path: str = "calibration cache") -> bytes:
-    """The cache with its header set to the installed TensorRT: TensorRT ignores a cache whose header
-    names another version, and the scales themselves do not depend on the version."""
+    """The cache with its header set to what the builder's calibrator accepts.
+
+    TensorRT ignores a cache whose header names another version or another calibrator's algorithm
+    (a MinMaxCalibration cache read by IInt8EntropyCalibrator2 is skipped, and the build then asks
+    for images it does not have).  The scales are what TensorRT uses from a cache, whatever
+    algorithm found them, so the header always says this TensorRT and EntropyCalibration2."""
     from ..precision.cache import format_calibration_cache, parse_calibration_cache
 
-    _, algorithm, scales = parse_calibration_cache(data.decode("ascii", errors="replace"), path)
-    return format_calibration_cache(scales, trt_version, algorithm).encode("ascii")
+    _, _, scales = parse_calibration_cache(data.decode("ascii", errors="replace"), path)
+    return format_calibration_cache(scales, trt_version, SERVED_ALGORITHM).encode("ascii")

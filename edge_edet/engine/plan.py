@@ -111,6 +111,14 @@ def check_options(options: BuildOptions) -> None:
         raise EdgeEdetError("--engine must not be the ONNX file itself")
 
 
+def check_board(options: BuildOptions, board: Optional[str]) -> None:
+    """Refusals that depend on the machine: NVIDIA's developer guide says hardware compatibility is
+    not supported on Jetson (`board` is the device-tree model, None off a Jetson)."""
+    if options.hardware_compatible and board and "jetson" in board.lower():
+        raise EdgeEdetError(f"--hardware-compatible is not supported on Jetson ({board}); drop it: an engine "
+                            f"built on the board runs on that board")
+
+
 def make_plan(version, facts: GraphFacts, options: BuildOptions) -> BuildPlan:
     """All build decisions for TensorRT `version` (a TrtVersion or its string) and this graph."""
     check_options(options)
@@ -237,7 +245,7 @@ def _plan_compatibility(plan: BuildPlan, version: TrtVersion, facts: GraphFacts,
         plan.builder_flags = plan.builder_flags + ["VERSION_COMPATIBLE"]
     if options.hardware_compatible:
         plan.hardware_compatibility = "AMPERE_PLUS"
-        plan.notes.append("hardware-compatible (Ampere and newer desktop GPUs) costs some speed; not for Jetson DLA")
+        plan.notes.append("hardware-compatible (Ampere and newer desktop GPUs) costs some speed; not on Jetson")
 
 
 def lowest_precision(counts: dict) -> Optional[str]:

@@ -37,7 +37,9 @@ TensorRT 11.0-11.4 Python API and "Migrating from TensorRT 10.x to 11.x"):
 """
 from __future__ import annotations
 
+import itertools
 import os
+import sys
 import threading
 from typing import Dict, List, Optional
 
@@ -49,33 +51,56 @@ from ...contract.names import INPUT_NAME
 from ..buffer_plan import TensorSpec, plan_buffers
 from .base import Backend
 
+CUDA_PYTHON_REQUIREMENT = "cuda-python>=12.6,<13"  # 13.x needs a newer driver than JetPack 6 (CUDA 12.6) has
 PYCUDA_HINT = ("pip install pycuda (on a Jetson: `sudo apt install python3-dev` first, and CUDA's nvcc on "
                "PATH, e.g. export PATH=/usr/local/cuda/bin:$PATH)")
 
 
 # -- pure helpers (tested without TensorRT) -------------------------------------------------------
-def version_triple(version: str) -> tuple:
-    """'10.3.0.26' -> (10, 3, 0): engines are tied to major.minor.patch (the build number may differ)."""
-    parts = (str(version).split(".") + ["0", "0"])[:3]
-    try:
-        return tuple(int(p) for p in parts)
-    except ValueError:
-        return (-1, -1, -1)
+def version_parts(version: str) -> tuple:
+    """'10.3.0.26' -> (10, 3, 0, 26); '10.3' -> (10, 3, 0): the numbers a version string gives."""
+    parts = []
+    for text in str(version).split(".")[:4]:
+        digits = "".join(itertools.takewhile(str.isdigit, text))
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts + [0] * (3 - len(parts))) if parts else (-1, -1, -1)
+
+
+VERSION_COMPATIBLE_MAJORS = {(8, 10), (10, 11)}  # a version-compatible plan also loads one major later
+
+
+def version_loads(built: str, here: str, version_compatible: bool) -> bool:
+    """Whether TensorRT `here` loads an engine built by `built`.
+
+    A standard engine needs the exact version, build number included where both sides record it
+    ('10.3.0.26' != '10.3.0.30').  A version-compatible one loads on the same or a later release of
+    the same major, or of the next supported major (8.6 -> 10.x, 10.x -> 11.x)."""
+    b, h = version_parts(built), version_parts(here)
+    common = min(len(b), len(h))
+    if b[:common] == h[:common]:
+        return True
+    if not version_compatible or h < b:
+        return False
+    return h[0] == b[0] or (b[0], h[0]) in VERSION_COMPATIBLE_MAJORS
 
 
 def engine_mismatch(extra: dict, trt_version: Optional[str], gpu: dict, engine: str, rebuild: str) -> Optional[str]:
     """A sentence if the sidecar says this engine was built for another TensorRT or GPU, else None.
 
     TensorRT engines load only on the TensorRT version that built them (unless built
-    version-compatible, which later versions can load) and on the GPU model (compute capability,
-    unless hardware-compatible) they were built for.
+    version-compatible: see version_loads) and on the GPU model (compute capability, unless
+    hardware-compatible) they were built for.
     """
     built_trt = extra.get("tensorrt_version")
-    if built_trt and trt_version:
-        built, here = version_triple(built_trt), version_triple(trt_version)
-        if built != here and not (extra.get("version_compatible") and here > built):
-            return (f"engine {engine} was built by TensorRT {built_trt} but this machine has TensorRT "
-                    f"{trt_version}; engines only load on the version that built them: {rebuild}")
+    if built_trt and trt_version and not version_loads(built_trt, trt_version, bool(extra.get("version_compatible"))):
+        if extra.get("version_compatible"):
+            return (f"engine {engine} was built version-compatible by TensorRT {built_trt}, which TensorRT "
+                    f"{trt_version} cannot load (only the same or a later release of that major, or of the next "
+                    f"major: 8.6 -> 10, 10 -> 11): {rebuild}")
+        return (f"engine {engine} was built by TensorRT {built_trt} but this machine has TensorRT "
+                f"{trt_version}; engines only load on the exact version that built them: {rebuild}")
     built_cc = extra.get("compute_capability")
     here_cc = gpu.get("compute_capability")
     if built_cc and here_cc and built_cc not in ("unknown",) and not extra.get("hardware_compatible"):
@@ -126,7 +151,7 @@ class TensorRTBackend(Backend):
         except ImportError:
             raise EdgeEdetError(f"the TensorRT back-end needs pycuda: {PYCUDA_HINT}") from None
         from ...contract.machine import gpu_info
-        from ...contract.trt_logging import make_logger
+        from ...contract.trt_logging import get_logger
 
         self.trt, self.cuda = trt, cuda
         self.trt_version = str(trt.__version__)
@@ -141,6 +166,10 @@ class TensorRTBackend(Backend):
             raise EdgeEdetError(f"engine {path} is empty; {rebuild}")
 
         self._lock = threading.Lock()
+        self.graph, self.context, self.engine, self.runtime = None, None, None, None
+        self.device_buffers, self.host = {}, {}
+        self._pinned, self._pinned_buffers = set(), []
+        self.context_cuda = None
         try:
             cuda.init()
             self.context_cuda = cuda.Device(device).make_context()  # current now; popped at the end of __init__
@@ -148,38 +177,35 @@ class TensorRTBackend(Backend):
             raise EdgeEdetError(f"no usable CUDA device {device} for {os.path.basename(path)} ({exc}); "
                                 f"`edge-edet doctor` shows what this machine has") from None
         try:
-            self.logger = make_logger(trt, verbose)
+            self.logger = get_logger(trt, verbose)
+            mark = self.logger.mark()
             trt.init_libnvinfer_plugins(self.logger, "")
             self.runtime = trt.Runtime(self.logger)
             if extra.get("version_compatible"):
                 self.runtime.engine_host_code_allowed = True
             self.engine = self.runtime.deserialize_cuda_engine(blob)
             if self.engine is None:
-                raise EdgeEdetError(explain_load_failure(self.logger.errors, path, extra, self.trt_version, rebuild))
+                raise EdgeEdetError(explain_load_failure(self.logger.since(mark), path, extra, self.trt_version,
+                                                         rebuild))
             self.plan = plan_buffers(self._tensor_specs(extra), self.info, path, self._profile_batch(extra))
             self.max_batch = self.plan.max_batch
             self.dynamic_batch = self.plan.dynamic_batch
+            if cuda_graph and self.dynamic_batch:
+                raise EdgeEdetError("--cuda-graph needs a static-batch engine (this one has a dynamic batch); "
+                                    "build it without --batch or drop --cuda-graph")
             self.context = self.engine.create_execution_context()
             self.stream = cuda.Stream()
-            self.host: Dict[str, np.ndarray] = {}
-            self._pinned, self._pinned_buffers = set(), []
-            self.device_buffers = {}
             for spec in [self.plan.input] + self.plan.outputs:
                 self.host[spec.name] = cuda.pagelocked_empty(self.plan.shapes[spec.name], np.dtype(spec.dtype))
                 self.device_buffers[spec.name] = cuda.mem_alloc(max(1, self.plan.nbytes(spec.name)))
                 self.context.set_tensor_address(spec.name, int(self.device_buffers[spec.name]))
             self._batch = None
             self._set_batch(self.max_batch)
-            self.graph = None
             if cuda_graph:
-                if self.dynamic_batch:
-                    raise EdgeEdetError("--cuda-graph needs a static-batch engine (this one has a dynamic batch); "
-                                        "build it without --batch or drop --cuda-graph")
-                self.graph = CudaGraphReplay(self._enqueue_direct, self.stream.handle)
+                self.graph = capture_or_none(self._enqueue_direct, self.stream)
         except BaseException:
-            self.context_cuda.pop()
-            self.context_cuda.detach()
-            self.context_cuda = None
+            self.context_cuda.pop()  # close() pushes it again, frees everything in order, then detaches
+            self.close()
             raise
         self.context_cuda.pop()
 
@@ -286,6 +312,7 @@ class TensorRTBackend(Backend):
                 end.record(self.stream)
                 end.synchronize()
                 times.append(end.time_since(start))
+            del start, end  # destroyed here, with their context current (pycuda leaks them otherwise)
         return times
 
     def describe(self) -> dict:
@@ -298,17 +325,30 @@ class TensorRTBackend(Backend):
                 "cuda_graph": self.graph is not None}
 
     def close(self) -> None:
-        if getattr(self, "context_cuda", None) is None:
+        """Free the CUDA graph, the TensorRT objects and the buffers with the context current, then
+        detach it while it is still current (pycuda then destroys it and pops it; detaching a context
+        that is not current from another thread silently leaks it)."""
+        context_cuda = getattr(self, "context_cuda", None)
+        if context_cuda is None:
             return
-        with self._current():
-            if self.graph is not None:
-                self.graph.close()
-            for buffer in self.device_buffers.values():
-                buffer.free()
-            self.device_buffers, self.host = {}, {}
-            self.context = self.engine = self.runtime = None
-        self.context_cuda.detach()
-        self.context_cuda = None
+        with self._lock:
+            context_cuda.push()
+            try:
+                if getattr(self, "graph", None) is not None:
+                    self.graph.close()
+                    self.graph = None
+                # TensorRT objects before the memory they point at (NVIDIA's order: context, engine, runtime)
+                self.context = None
+                self.engine = None
+                self.runtime = None
+                for buffer in getattr(self, "device_buffers", {}).values():
+                    buffer.free()
+                self.device_buffers, self.host = {}, {}
+                self._pinned, self._pinned_buffers = set(), []  # page-locked host memory, freed in context
+                self.stream = None
+            finally:
+                self.context_cuda = None
+                context_cuda.detach()
 
     def __del__(self):  # best effort; close() is the reliable way
         try:
@@ -317,46 +357,76 @@ class TensorRTBackend(Backend):
             pass
 
 
+class CaptureError(RuntimeError):
+    """The enqueue could not be captured into a CUDA graph (TensorRT: "not capturable")."""
+
+
+def capture_or_none(enqueue, stream):
+    """A CudaGraphReplay of `enqueue`, or None (plain enqueue) when the capture fails, as trtexec does.
+
+    Whether an engine with the data-dependent NMS layer can be captured is only known on a GPU, so
+    a failed capture is a warning, not an error.  Without cuda-python the user asked for something
+    this install cannot do: that is an error naming the package."""
+    try:
+        return CudaGraphReplay(enqueue, stream)
+    except CaptureError as exc:
+        print(f"warning: --cuda-graph: {exc}; running with plain enqueue", file=sys.stderr)
+        return None
+
+
 class CudaGraphReplay:
     """Capture one TensorRT enqueue into a CUDA graph and replay it (cuda-python's driver API).
 
     TensorRT's guide: run the enqueue once before capturing (it may do deferred work), and capture
     only static shapes.  The I/O addresses are fixed at allocation time, so one capture holds.
+    Needs a GPU to confirm on a real engine (the tests use a stand-in driver).
     """
 
-    def __init__(self, enqueue, stream_handle: int):
+    def __init__(self, enqueue, stream):
         try:
             from cuda.bindings import driver
         except ImportError:
             try:
                 from cuda import cuda as driver
             except ImportError:
-                raise EdgeEdetError("--cuda-graph needs cuda-python: pip install cuda-python") from None
+                raise EdgeEdetError(f"--cuda-graph needs cuda-python: pip install '{CUDA_PYTHON_REQUIREMENT}' "
+                                    f"(13.x needs a newer driver than JetPack 6 has)") from None
         self.driver = driver
-        self.stream = driver.CUstream(int(stream_handle))
-        enqueue()  # flush TensorRT's deferred setup outside the capture
+        self.stream = driver.CUstream(int(stream.handle))
+        self.graph = self.exec = None
+        enqueue()  # flush TensorRT's deferred setup outside the capture ...
+        stream.synchronize()  # ... and let it finish before capturing (trtexec does the same)
         self._check(driver.cuStreamBeginCapture(self.stream, driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
                     "begin capture")
         try:
             enqueue()
         finally:
-            err, self.graph = driver.cuStreamEndCapture(self.stream)
+            err, graph = driver.cuStreamEndCapture(self.stream)
         self._check((err,), "end capture")
+        self.graph = graph
         if hasattr(driver, "cuGraphInstantiateWithFlags"):  # CUDA 11.x bindings; 12+ renamed it
             result = driver.cuGraphInstantiateWithFlags(self.graph, 0)
         else:
             result = driver.cuGraphInstantiate(self.graph, 0)
+        if int(result[0]) != 0:
+            driver.cuGraphDestroy(self.graph)
         self._check(result[:1], "instantiate")
         self.exec = result[1]
 
-    def _check(self, result, what: str):
+    @staticmethod
+    def _check(result, what: str):
         err = result[0]
         if int(err) != 0:
-            raise EdgeEdetError(f"CUDA graph {what} failed ({err}); run without --cuda-graph")
+            raise CaptureError(f"CUDA graph {what} failed ({err})")
 
     def launch(self) -> None:
-        self._check(self.driver.cuGraphLaunch(self.exec, self.stream), "launch")
+        err = self.driver.cuGraphLaunch(self.exec, self.stream)[0]
+        if int(err) != 0:
+            raise EdgeEdetError(f"CUDA graph launch failed ({err}); run without --cuda-graph")
 
     def close(self) -> None:
-        self.driver.cuGraphExecDestroy(self.exec)
-        self.driver.cuGraphDestroy(self.graph)
+        if self.exec is not None:
+            self.driver.cuGraphExecDestroy(self.exec)
+        if self.graph is not None:
+            self.driver.cuGraphDestroy(self.graph)
+        self.exec = self.graph = None
