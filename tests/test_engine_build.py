@@ -228,6 +228,16 @@ def test_compatibility_flags(graphs, tmp_path):
     assert "VERSION_COMPATIBLE" in plan.builder_flags and plan.hardware_compatibility == "AMPERE_PLUS"
 
 
+def test_hardware_compatible_is_refused_on_a_jetson(tmp_path):
+    from edge_edet.engine.plan import check_board
+
+    options = opts(tmp_path, hardware_compatible=True)
+    with pytest.raises(EdgeEdetError, match="not supported on Jetson"):
+        check_board(options, "NVIDIA Jetson AGX Orin Developer Kit")
+    check_board(options, None)  # a desktop GPU
+    check_board(opts(tmp_path), "NVIDIA Jetson AGX Orin Developer Kit")
+
+
 def test_argument_checks(graphs, tmp_path):
     with pytest.raises(EdgeEdetError, match="too small.*4 GB"):
         plan_for("10.3.0", graphs["fp32"], tmp_path, workspace_mib=8)

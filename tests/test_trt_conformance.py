@@ -261,3 +261,22 @@ def test_api_table_lists_every_call_the_flows_make():
         pytest.skip("no conformance flow ran in this session (run the whole file)")
     listed = {(owner, name) for owner, name, _ in PROJECT_CALLS}
     assert USED <= listed, f"calls missing from tests/trt_standin/calls.py: {sorted(USED - listed)}"
+
+
+def test_one_tensorrt_logger_for_the_probe_the_builder_and_the_backend(trt, tmp_path):
+    """TensorRT keeps the first logger it is given: the doctor probe must not hand it a temporary one,
+    and a later build's errors must reach the logger the builder reads."""
+    from edge_edet.engine.environment import efficient_nms_available
+    from edge_edet.engine.trt_logging import get_logger
+
+    assert efficient_nms_available() is True
+    logger = get_logger(trt)
+    assert trt._standin_state["plugin_logger"] is logger
+    backend_for(tmp_path).close()
+    assert trt._standin_state["global_logger"] is logger
+    with pytest.raises(EdgeEdetError, match="cannot load engine|not a readable TensorRT engine"):
+        from edge_edet.runtime.backends.tensorrt_backend import TensorRTBackend
+
+        engine = tmp_path / "m.trt"
+        engine.write_bytes(b"junk")  # keeps the sidecar of the build above
+        TensorRTBackend(str(engine))
