@@ -27,6 +27,15 @@ environment (optional):
   EDGE_EDET=...        the command to run (default: `edge-edet` if installed, else python3 -m edge_edet
                        from this checkout)
 
+On a Jetson without PyTorch or ONNX Runtime (stock JetPack), export and calibrate on a workstation
+and copy the files into OUT first; the script then only builds and benchmarks:
+  OUT/MODEL.onnx            from  edge-edet export --model MODEL --weights W --nms onnx --output MODEL.onnx
+  OUT/MODEL_int8.onnx       from  edge-edet calibrate --model MODEL.onnx --images DIR --output MODEL_int8.onnx
+                                  --cache MODEL.calib   (int8 with INT8_MODE=qdq)
+  OUT/MODEL.calib           the same calibrate command's --cache (int8 with INT8_MODE=cache; best uses it if there)
+A step whose files are missing and whose tool (torch, onnxruntime) is missing stops the script
+before any build, naming the files to copy.
+
 example (on the Jetson):
   bash build_engines/build_all.sh lite0,d0 fp16,int8 ~/coco_val_images
 EOF
@@ -58,10 +67,33 @@ for p in "${precision_list[@]}"; do
   esac
 done
 case "$INT8_MODE" in qdq|cache) ;; *) die "INT8_MODE=$INT8_MODE is not qdq or cache" ;; esac
-if [[ $need_images -eq 1 && -z "$IMAGES" ]]; then die "int8 needs calibration images: give an IMAGES folder as the third argument"; fi
 if [[ -n "$IMAGES" && ! -d "$IMAGES" ]]; then die "IMAGES folder $IMAGES does not exist"; fi
 [[ ${#model_list[@]} -gt 0 && -n "${model_list[0]}" ]] || die "no models given"
 
+# -- which export / calibrate steps are needed, and can this machine run them? ------------------------
+has_module() { python3 -c "import $1" >/dev/null 2>&1; }
+need_export=(); need_calibrate=()
+for model in "${model_list[@]}"; do
+  [[ -f "$OUT/$model.onnx" ]] || need_export+=("$model")
+  if [[ $need_images -eq 1 ]]; then
+    if [[ "$INT8_MODE" == "qdq" && ! -f "$OUT/${model}_int8.onnx" ]] || [[ "$INT8_MODE" == "cache" && ! -f "$OUT/$model.calib" ]]; then
+      need_calibrate+=("$model")
+    fi
+  fi
+done
+if [[ ${#need_export[@]} -gt 0 ]] && ! has_module torch; then
+  files=""; for m in "${need_export[@]}"; do files+=" $OUT/$m.onnx"; done
+  die "exporting needs PyTorch, which this machine does not have: export on a workstation (edge-edet export --model MODEL --weights $WEIGHTS --nms $NMS --output MODEL.onnx) and copy$files here first"
+fi
+if [[ ${#need_calibrate[@]} -gt 0 ]]; then
+  [[ -n "$IMAGES" ]] || die "int8 needs calibration images for ${need_calibrate[*]}: give an IMAGES folder as the third argument (or copy the calibrated files into $OUT)"
+  if ! has_module onnxruntime; then
+    files=""; for m in "${need_calibrate[@]}"; do
+      if [[ "$INT8_MODE" == "qdq" ]]; then files+=" $OUT/${m}_int8.onnx"; else files+=" $OUT/$m.calib"; fi
+    done
+    die "calibrating needs ONNX Runtime, which this machine does not have: run edge-edet calibrate on a workstation and copy$files here first"
+  fi
+fi
 TRT_VERSION="$(python3 -c 'import tensorrt; print(tensorrt.__version__)' 2>/dev/null)" \
   || die "building engines needs TensorRT: on a Jetson it comes with JetPack; on a desktop GPU pip install tensorrt (see \`$EDGE_EDET doctor\`)"
 TRT_MAJOR="${TRT_VERSION%%.*}"
@@ -81,11 +113,9 @@ for model in "${model_list[@]}"; do
   if [[ -f "$onnx" ]]; then echo "reusing $onnx"
   elif ! run $EDGE_EDET "${export_args[@]}"; then failed+=("$model (export)"); continue; fi
 
-  if [[ -n "$IMAGES" && ( " ${precision_list[*]} " == *" int8 "* || " ${precision_list[*]} " == *" best "* ) ]]; then
-    if [[ ! -f "$OUT/${model}_int8.onnx" || ! -f "$OUT/$model.calib" ]]; then
-      run $EDGE_EDET calibrate --model "$onnx" --images "$IMAGES" --output "$OUT/${model}_int8.onnx" \
-        --cache "$OUT/$model.calib" || { failed+=("$model (calibrate)"); continue; }
-    fi
+  if [[ " ${need_calibrate[*]} " == *" $model "* ]]; then
+    run $EDGE_EDET calibrate --model "$onnx" --images "$IMAGES" --output "$OUT/${model}_int8.onnx" \
+      --cache "$OUT/$model.calib" || { failed+=("$model (calibrate)"); continue; }
   fi
 
   for precision in "${precision_list[@]}"; do

@@ -353,6 +353,35 @@ def test_build_all_refuses_bad_arguments_before_exporting(tmp_path):
     assert done.returncode == 2 and "IMAGES" in done.stderr
 
 
+def board_env(tmp_path, out):
+    """A stock-Jetson stand-in for build_all.sh: tensorrt importable, torch and onnxruntime not."""
+    stubs = tmp_path / "board_python"
+    stubs.mkdir(exist_ok=True)
+    (stubs / "tensorrt.py").write_text("__version__ = '10.3.0'  # stand-in: only the version is read\n")
+    for missing in ("torch", "onnxruntime"):
+        (stubs / f"{missing}.py").write_text(f"raise ImportError('no {missing} on this board')\n")
+    return {**os.environ, "OUT": str(out), "PYTHONPATH": str(stubs), "EDGE_EDET": "false"}
+
+
+def test_build_all_on_a_board_without_torch_or_onnxruntime(tmp_path):
+    out = tmp_path / "engines"
+    out.mkdir()
+    run = lambda *args: subprocess.run(["bash", "build_engines/build_all.sh", *args], cwd=REPO,  # noqa: E731
+                                       capture_output=True, text=True, timeout=60, env=board_env(tmp_path, out))
+    done = run("lite0", "fp16")
+    assert done.returncode == 2 and "needs PyTorch" in done.stderr and f"{out}/lite0.onnx" in done.stderr
+    (out / "lite0.onnx").write_bytes(b"copied from the workstation")
+    images = tmp_path / "images"
+    images.mkdir()
+    done = run("lite0", "int8", str(images))
+    assert done.returncode == 2 and "needs ONNX Runtime" in done.stderr and f"{out}/lite0_int8.onnx" in done.stderr
+    (out / "lite0_int8.onnx").write_bytes(b"copied too")
+    done = run("lite0", "fp16,int8")  # every file is there: no export, no calibrate, no images needed
+    steps = [line for line in done.stdout.splitlines() if line.startswith("+ ")]
+    assert steps and all(" build " in line for line in steps), done.stdout + done.stderr
+    assert any("lite0_int8.onnx" in line for line in steps)
+
+
 # -- the precision proof ---------------------------------------------------------------------------------
 TRT10_JSON = json.dumps({"Layers": [
     {"Name": "conv0", "LayerType": "CaskConvolution",
