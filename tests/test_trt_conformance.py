@@ -280,3 +280,20 @@ def test_one_tensorrt_logger_for_the_probe_the_builder_and_the_backend(trt, tmp_
         engine = tmp_path / "m.trt"
         engine.write_bytes(b"junk")  # keeps the sidecar of the build above
         TensorRTBackend(str(engine))
+
+
+def test_docs_api_table_is_what_the_script_writes(tmp_path):
+    """docs/tensorrt_api.md is generated; a hand edit or a new call without regenerating fails here."""
+    import subprocess
+
+    for version in VERSIONS:
+        found, reason = load_surface(version)
+        if found is None:
+            pytest.skip(reason)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "tensorrt_api.md"
+    done = subprocess.run([sys.executable, os.path.join(repo, "scripts", "trt_api_table.py"), "--output", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with open(os.path.join(repo, "docs", "tensorrt_api.md")) as handle:
+        assert handle.read() == out.read_text(), "run `python scripts/trt_api_table.py` and commit docs/tensorrt_api.md"

@@ -13,27 +13,10 @@ How it runs (TensorRT 8.5, 10.x and 11.x alike, through the name-based tensor AP
     replays it, through cuda-python's driver API (pycuda has no graph API);
   * `time_gpu` measures the enqueue alone with CUDA events, like trtexec's "GPU Compute Time".
 
-TensorRT and pycuda calls, and the docs that confirm them (8.5 = docs.nvidia.com archives
-tensorrt-853 Python API, 10.x = TensorRT 10 Python API / migration guide 8.x->10.x, 11.x =
-TensorRT 11.0-11.4 Python API and "Migrating from TensorRT 10.x to 11.x"):
-  trt.Logger / trt.ILogger subclass with log(severity, msg) ............ 8.5, 10.x, 11.x
-  trt.init_libnvinfer_plugins(logger, "") ............................... 8.5, 10.x, 11.x (kept, notes)
-  trt.Runtime(logger), Runtime.deserialize_cuda_engine(bytes) -> None on failure  8.5, 10.x, 11.x
-  Runtime.engine_host_code_allowed (version-compatible engines) ....... 8.6+, 10.x, 11.x
-  ICudaEngine.num_io_tensors, get_tensor_name(i), get_tensor_mode(name),
-    get_tensor_shape(name), get_tensor_dtype(name) ..................... 8.5+, 10.x, 11.x
-  ICudaEngine.get_tensor_profile_shape(name, profile) ................... 10.x, 11.x Engine pages
-    (8.5: name-based profile query per the 8.5 C++ API; the sidecar's batch_profile is the fallback)
-  ICudaEngine.create_execution_context() ................................ 8.5, 10.x, 11.x
-  IExecutionContext.set_input_shape(name, shape), set_tensor_address(name, ptr),
-    execute_async_v3(stream_handle) .................................... 8.5 (added), 10.x, 11.x (kept)
-  trt.TensorIOMode.INPUT, trt.nptype(dtype) ............................. 8.5, 10.x, 11.x
-  pycuda.driver: init, Device(i), Device.make_context, Context.push / pop / detach,
-    pagelocked_empty, mem_alloc, Stream (+ .handle), memcpy_htod_async, memcpy_dtoh_async,
-    Stream.synchronize, Event.record(stream), Event.synchronize, Event.time_since
-    ..................................... pycuda doc/driver.rst + src/wrapper/wrap_cudadrv.cpp (handle)
-  cuda-python driver: cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiate(WithFlags),
-    cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy ................... cuda-bindings docstrings
+The TensorRT names used here and the versions that have them: docs/tensorrt_api.md (generated
+from the real bindings; tests/test_trt_conformance.py runs this back-end against a stand-in of
+each version, with stand-in pycuda and cuda-python).  pycuda calls: pycuda doc/driver.rst and
+src/cpp/cuda.hpp (context stack, detach semantics); cuda-python: cuda-bindings docstrings.
 """
 from __future__ import annotations
 
@@ -68,7 +51,9 @@ def version_parts(version: str) -> tuple:
     return tuple(parts + [0] * (3 - len(parts))) if parts else (-1, -1, -1)
 
 
-VERSION_COMPATIBLE_MAJORS = {(8, 10), (10, 11)}  # a version-compatible plan also loads one major later
+# a version-compatible plan also loads on these later majors (NVIDIA's version-compatibility pages:
+# "engines built with TensorRT 8 work with TensorRT 9 and TensorRT 10"; "built with TensorRT 10 work with 11")
+VERSION_COMPATIBLE_MAJORS = {(8, 9), (8, 10), (9, 10), (10, 11)}
 
 
 def version_loads(built: str, here: str, version_compatible: bool) -> bool:
@@ -98,7 +83,7 @@ def engine_mismatch(extra: dict, trt_version: Optional[str], gpu: dict, engine: 
         if extra.get("version_compatible"):
             return (f"engine {engine} was built version-compatible by TensorRT {built_trt}, which TensorRT "
                     f"{trt_version} cannot load (only the same or a later release of that major, or of the next "
-                    f"major: 8.6 -> 10, 10 -> 11): {rebuild}")
+                    f"major: 8.6 -> 9 / 10, 10 -> 11): {rebuild}")
         return (f"engine {engine} was built by TensorRT {built_trt} but this machine has TensorRT "
                 f"{trt_version}; engines only load on the exact version that built them: {rebuild}")
     built_cc = extra.get("compute_capability")
