@@ -153,6 +153,14 @@ def test_timing_cache_saved_reused_and_a_corrupt_one_replaced(trt, tmp_path):
     assert os.path.isfile(third.engine) and cache.read_bytes().startswith(b"EDGE_EDET_STANDIN_TIMING")
 
 
+def test_a_timing_cache_that_fails_to_serialize_does_not_cost_the_engine(trt, tmp_path):
+    trt._standin_timing_serialize_fails = True
+    result = build(tmp_path, onnx=make_onnx(tmp_path / "m.onnx"), timing_cache=str(tmp_path / "t.cache"))
+    assert os.path.isfile(result.engine) and os.path.isfile(result.engine + ".json")
+    assert any("timing cache was not saved" in line for line in result.lines)
+    assert not (tmp_path / "t.cache").exists()
+
+
 def test_foreign_timing_cache_falls_back_to_an_empty_one(trt, tmp_path):
     cache = tmp_path / "t.cache"
     cache.write_bytes(b"EDGE_EDET_STANDIN_TIMING\n" + json.dumps({"device": "other-gpu", "entries": {}}).encode())

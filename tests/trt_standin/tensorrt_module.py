@@ -346,6 +346,8 @@ def build_module(surface: Surface, access_log: Optional[StandinAccessLog] = None
             self._entries, self._device = dict(entries), device
 
         def serialize(self):
+            if getattr(module, "_standin_timing_serialize_fails", False):
+                raise RuntimeError("ITimingCache::serialize failed (stand-in told to fail)")
             return TIMING_MAGIC + json.dumps({"device": self._device, "entries": self._entries}).encode()
 
     def read_timing(blob):
