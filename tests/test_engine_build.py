@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import types
 
 import numpy as np
 import onnx
@@ -479,46 +478,37 @@ def test_engine_extra_records_gpu_and_flags(graphs, tmp_path):
     json.dumps(extra)  # the sidecar must serialise
 
 
-# -- argument plumbing against a tiny named fake of the tensorrt module ---------------------------------
-class _Enum:
-    def __init__(self, **members):
-        for name, value in members.items():
-            setattr(self, name, value)
+# -- argument plumbing against the stand-in tensorrt of real versions (tests/trt_standin) ---------------
+def standin_tensorrt(version):
+    """STAND-IN tensorrt with exactly the names of the real `version` bindings (skips when offline)."""
+    from trt_standin import build_module, load_surface
 
-
-def fake_tensorrt(major):
-    """FAKE tensorrt module (the real one cannot be installed here): only the enums the plumbing reads."""
-    flags = {"GPU_FALLBACK": 4, "VERSION_COMPATIBLE": 20}
-    if major < 11:
-        flags.update(FP16=0, INT8=1)
-    network = {"STRONGLY_TYPED": 1} if major >= 10 else {"EXPLICIT_BATCH": 0}
-    creators = [types.SimpleNamespace(name="BatchedNMS_TRT")]
-    registry = types.SimpleNamespace(**({"all_creators": creators} if major >= 10 else {"plugin_creator_list": creators}))
-    return types.SimpleNamespace(__version__=f"{major}.0.0", BuilderFlag=_Enum(**flags),
-                                 NetworkDefinitionCreationFlag=_Enum(**network),
-                                 get_plugin_registry=lambda: registry)
+    surface, reason = load_surface(version)
+    if surface is None:
+        pytest.skip(reason)
+    return build_module(surface)
 
 
 def test_flags_are_looked_up_by_name_and_never_silently_dropped(graphs, tmp_path):
-    fake10 = fake_tensorrt(10)
+    trt10, trt8, trt11 = standin_tensorrt("10.3.0"), standin_tensorrt("8.6.1"), standin_tensorrt("11.0.0.114")
     plan = plan_for("10.3.0", graphs["fp16"], tmp_path)
-    assert network_creation_flags(fake10, plan) == 1 << 1
+    strongly = 1 << int(trt10.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    assert network_creation_flags(trt10, plan) == strongly
     plan = plan_for("8.5.2", graphs["fp32"], tmp_path, precision="fp16")
-    assert network_creation_flags(fake_tensorrt(8), plan) == 1 << 0
-    assert network_creation_flags(fake_tensorrt(11), plan_for("11.0.0", graphs["fp16"], tmp_path)) == 0
-    fake11 = fake_tensorrt(11)
+    assert network_creation_flags(trt8, plan) == 1 << int(trt8.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    assert network_creation_flags(trt11, plan_for("11.0.0", graphs["fp16"], tmp_path)) == 0
     with pytest.raises(EdgeEdetError, match="has no BuilderFlag.FP16"):  # the hasattr trap, made loud
-        enum_member(fake11.BuilderFlag, "FP16", "BuilderFlag", "11.0.0")
+        enum_member(trt11.BuilderFlag, "FP16", "BuilderFlag", "11.0.0")
     import inspect
     assert "hasattr" not in inspect.getsource(configure)
 
 
 def test_missing_efficient_nms_plugin_names_the_fix(graphs):
-    available = registered_plugins(fake_tensorrt(10))
-    assert available == {"BatchedNMS_TRT"} and registered_plugins(fake_tensorrt(8)) == available
-    message = missing_plugin_message(graphs["nms_plugin"], "11.0.0", available)
+    available = registered_plugins(standin_tensorrt("10.3.0"))  # all_creators (10.0+)
+    assert available == {"EfficientNMS_TRT"} and registered_plugins(standin_tensorrt("8.6.1")) == available
+    message = missing_plugin_message(graphs["nms_plugin"], "11.0.0", {"BatchedNMS_TRT"})
     assert "EfficientNMS_TRT" in message and "--nms onnx" in message
-    assert missing_plugin_message(graphs["fp32"], "11.0.0", available) is None
+    assert missing_plugin_message(graphs["fp32"], "11.0.0", {"BatchedNMS_TRT"}) is None
     parse = explain_parse_failure(["No importer registered for op: EfficientNMS_TRT"], graphs["nms_plugin"], "11.0.0")
     assert "--nms onnx" in parse
 
