@@ -89,7 +89,7 @@ def main(argv=None) -> int:
             print(f"trt_api_table.py: error: {reason}", file=sys.stderr)
             return 2
         surfaces[version] = surface
-    from edge_edet.fileio import write_text_atomic
+    from edge_edet.contract.fileio import write_text_atomic
 
     write_text_atomic(args.output, HEADER + table(surfaces) + FOOTER)
     print(f"wrote {args.output} ({len(PROJECT_CALLS)} names x {len(surfaces)} versions)")

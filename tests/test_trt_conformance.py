@@ -22,8 +22,8 @@ from trt_standin.cuda_module import device_writer, make_cuda_python, make_pycuda
 
 from edge_edet.engine.builder import build_engine
 from edge_edet.engine.plan import BuildOptions
-from edge_edet.errors import EdgeEdetError
-from edge_edet.metadata import read_sidecar
+from edge_edet.contract.errors import EdgeEdetError
+from edge_edet.contract.metadata import read_sidecar
 
 USED = set()  # (owner, name) the flows touched, across every version
 DLA_VERSIONS = {"8.6.1", "10.3.0", "10.7.0"}
@@ -274,8 +274,8 @@ def test_api_table_lists_every_call_the_flows_make():
 def test_one_tensorrt_logger_for_the_probe_the_builder_and_the_backend(trt, tmp_path):
     """TensorRT keeps the first logger it is given: the doctor probe must not hand it a temporary one,
     and a later build's errors must reach the logger the builder reads."""
-    from edge_edet.engine.environment import efficient_nms_available
-    from edge_edet.engine.trt_logging import get_logger
+    from edge_edet.contract.machine import efficient_nms_available
+    from edge_edet.contract.trt_logging import get_logger
 
     assert efficient_nms_available() is True
     logger = get_logger(trt)

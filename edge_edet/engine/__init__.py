@@ -11,8 +11,8 @@ Modules, one job each:
   builder.py      applies a plan through the TensorRT API, proves the precision, writes engine + sidecar
   layer_report.py per-layer precision from IEngineInspector JSON (8.5/10.x and 11.x schemas)
   calibrator.py   legacy IInt8EntropyCalibrator2 serving a calibration cache (8.5 / 10.x only)
-  environment.py  TensorRT / GPU / pycuda / ONNX Runtime / OpenCV probes (`edge-edet doctor`)
-  trt_logging.py  the process's one ILogger, keeping errors so failures are explained in one sentence
+(the machine probe and the process's one TensorRT logger live in the contract floor:
+edge_edet/contract/machine.py and edge_edet/contract/trt_logging.py)
 
 Which TensorRT names the builder and the back-end use, and which versions have them (8.6.1,
 10.3, 10.7, 10.13, 11.0, 11.4), is docs/tensorrt_api.md, generated from the real TensorRT
