@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 import types
-from typing import Dict, List, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -193,8 +193,6 @@ def build_module(surface: Surface, access_log: Optional[StandinAccessLog] = None
             values[member] = EnumValue(enum_name, member, len(values))
         return values[member]
 
-    DataType = enums["DataType"]
-    TensorIOMode = enums["TensorIOMode"]
     Severity = enums["Severity"]
     dtype_of = {"uint8": "UINT8", "float32": "FLOAT", "float16": "HALF", "int32": "INT32", "int8": "INT8",
                 "int64": "INT64", "bool": "BOOL"}
