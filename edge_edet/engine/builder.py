@@ -210,7 +210,8 @@ def set_timing_cache(config, path: Optional[str], log) -> None:
 
     TensorRT's answers are checked, as trtexec does: create_timing_cache returns None for a corrupt
     file, set_timing_cache returns False for a cache from another GPU or TensorRT version.  Either
-    way the build goes on with an empty cache, which is saved over the unusable one afterwards."""
+    way the build goes on with an empty cache, which is saved over the unusable one afterwards.
+    (Return values from the TensorRT API docs and trtexec; tested against the stand-in, not yet on a GPU.)"""
     blob = b""
     if path and os.path.isfile(path):
         with open(path, "rb") as handle:
