@@ -1,0 +1,19 @@
+"""Stream analytics on top of per-frame detections: tracking, line and zone counting, a smoothed rate.
+
+Torch-free and OpenCV-free (numpy, plus scipy for the Hungarian step), so it runs wherever the
+runtime runs.  `StreamAnalytics` is what the pipeline uses; the parts stand alone:
+
+    tracker = ByteTracker(fps=25)                       # stable IDs, per class
+    result = tracker.update(boxes, scores, class_ids)   # result.track_ids[i] for detection i
+    line = LineCounter(Line((0, 300), (640, 300), "door"))
+    zone = ZoneCounter(Zone(((0, 0), (200, 0), (200, 200)), "desk"))
+"""
+from .geometry import Line, Zone, parse_line, parse_zone
+from .lines import LineCounter
+from .rate import SmoothedRate
+from .stream import StreamAnalytics
+from .tracker import ByteTracker, TrackResult
+from .zones import ZoneCounter
+
+__all__ = ["ByteTracker", "Line", "LineCounter", "SmoothedRate", "StreamAnalytics", "TrackResult", "Zone",
+           "ZoneCounter", "parse_line", "parse_zone"]
