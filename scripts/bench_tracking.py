@@ -86,7 +86,7 @@ def run_ours(dets: dict, fps: float):
         t0 = time.perf_counter()
         result = tracker.update(boxes, scores, zeros[frame], frame_index=frame)
         spent += time.perf_counter() - t0
-        rows.extend((frame, t.track_id, t.box) for t in result.tracks)
+        rows.extend((frame, int(i), b) for i, b in zip(result.ids, result.boxes))
     return rows, spent
 
 

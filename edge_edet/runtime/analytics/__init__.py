@@ -12,8 +12,8 @@ from .geometry import Line, Zone, parse_line, parse_zone
 from .lines import LineCounter
 from .rate import SmoothedRate
 from .stream import StreamAnalytics
-from .tracker import ByteTracker, TrackResult
+from .tracker import ByteTracker, TrackerSettings, TrackResult
 from .zones import ZoneCounter
 
-__all__ = ["ByteTracker", "Line", "LineCounter", "SmoothedRate", "StreamAnalytics", "TrackResult", "Zone",
+__all__ = ["ByteTracker", "Line", "LineCounter", "SmoothedRate", "StreamAnalytics", "TrackerSettings", "TrackResult", "Zone",
            "ZoneCounter", "parse_line", "parse_zone"]

@@ -36,23 +36,32 @@ def anchor_points(boxes: np.ndarray) -> np.ndarray:
     """Bottom centre of each box: where a person or a car touches the ground, so a line drawn on
     the floor or the road counts what crosses it, whatever the object's height."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], axis=1)
+    points = boxes[:, [0, 3]]  # a copy
+    points[:, 0] += boxes[:, 2]
+    points[:, 0] *= 0.5
+    return points
 
 
-def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+def polygon_edges(polygon) -> tuple:
+    """(xa, ya, xb, yb, slope) rows [1,K] of a polygon's edges, for points_in_polygon."""
+    poly = np.asarray(polygon, np.float64).reshape(-1, 2)
+    xa, ya = poly[:, 0], poly[:, 1]
+    xb, yb = np.roll(xa, -1), np.roll(ya, -1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(yb != ya, (xb - xa) / np.where(yb != ya, yb - ya, 1.0), 0.0)
+    return tuple(v[None, :] for v in (xa, ya, xb, yb, slope))
+
+
+def points_in_polygon(points: np.ndarray, polygon, edges: tuple = None) -> np.ndarray:
     """Even-odd rule for many points at once: [N,2] points, [K,2] polygon -> [N] bool."""
     points = np.asarray(points, np.float64).reshape(-1, 2)
-    poly = np.asarray(polygon, np.float64).reshape(-1, 2)
     if points.shape[0] == 0:
         return np.zeros((0,), bool)
+    xa, ya, _, yb, slope = edges if edges is not None else polygon_edges(polygon)
     x, y = points[:, 0:1], points[:, 1:2]
-    xa, ya = poly[:, 0][None, :], poly[:, 1][None, :]
-    xb, yb = np.roll(poly[:, 0], -1)[None, :], np.roll(poly[:, 1], -1)[None, :]
     straddles = (ya > y) != (yb > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_cross = xa + (y - ya) * (xb - xa) / (yb - ya)
-    crossings = straddles & (x < x_cross)
-    return (crossings.sum(axis=1) % 2) == 1
+    crossings = straddles & (x < xa + (y - ya) * slope)
+    return (np.count_nonzero(crossings, axis=1) % 2) == 1
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,19 @@ class Zone:
     name: str = "zone"
 
     def contains(self, points: np.ndarray) -> np.ndarray:
-        return points_in_polygon(points, np.asarray(self.points, np.float64))
+        return points_in_polygon(points, None, self.edges)
+
+    @property
+    def edges(self) -> tuple:
+        cached = self.__dict__.get("_edges")
+        if cached is None:
+            cached = polygon_edges(self.points)
+            object.__setattr__(self, "_edges", cached)
+        return cached
+
+    @property
+    def polygon(self) -> np.ndarray:
+        return np.asarray(self.points, np.float64)
 
 
 # -- the user's text ---------------------------------------------------------------------------

@@ -1,9 +1,13 @@
-"""Constant-velocity Kalman filter for many boxes at once (one matrix product per step, not per track).
+"""Constant-velocity Kalman filter for many boxes at once (array operations per step, not per track).
 
 State per box: centre x, centre y, width, height and their velocities (pixels per frame).  Noise
 is proportional to the box size, so a near, large object may move more pixels per frame than a
 far, small one; the weights are the ones SORT-family trackers settled on.  Steps may span
 several frames (dropped frames in latest-frame mode): position uncertainty grows with the gap.
+
+Every matrix of this model (transition, process and measurement noise, the initial covariance)
+is block diagonal per coordinate, so the 8x8 covariance stays four independent 2x2 blocks
+(position, velocity) and the filter is exact as element-wise arithmetic on [N,4] arrays.
 """
 from __future__ import annotations
 
@@ -16,71 +20,62 @@ VELOCITY_STD = 1.0 / 160
 def boxes_to_measurements(boxes: np.ndarray) -> np.ndarray:
     """x1, y1, x2, y2 -> cx, cy, w, h."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    wh = boxes[:, 2:] - boxes[:, :2]
-    return np.concatenate([boxes[:, :2] + wh / 2, wh], axis=1)
+    z = np.empty_like(boxes)
+    z[:, 2:] = boxes[:, 2:] - boxes[:, :2]
+    z[:, :2] = boxes[:, :2] + z[:, 2:] / 2
+    return z
 
 
-def states_to_boxes(means: np.ndarray) -> np.ndarray:
-    """cx, cy, w, h (first four state entries) -> x1, y1, x2, y2."""
-    centre, wh = means[:, :2], np.maximum(means[:, 2:4], 1e-3)
-    return np.concatenate([centre - wh / 2, centre + wh / 2], axis=1)
+def states_to_boxes(z: np.ndarray) -> np.ndarray:
+    """cx, cy, w, h -> x1, y1, x2, y2."""
+    half = np.maximum(z[:, 2:4], 1e-3) / 2
+    return np.concatenate([z[:, :2] - half, z[:, :2] + half], axis=1)
 
 
-def _scales(sizes: np.ndarray) -> np.ndarray:
-    """[N,4] per-coordinate scale (w, h, w, h) from the boxes' sizes."""
-    w, h = np.maximum(sizes[:, 0], 1.0), np.maximum(sizes[:, 1], 1.0)
-    return np.stack([w, h, w, h], axis=1)
-
-
-_DIAG = np.arange(8)
-_TRANSITIONS: dict = {}
-
-
-def _transition(steps: float) -> np.ndarray:
-    """F for a step of `steps` frames (cached: almost always 1)."""
-    f = _TRANSITIONS.get(steps)
-    if f is None:
-        f = np.eye(8)
-        f[_DIAG[:4], _DIAG[:4] + 4] = steps
-        _TRANSITIONS[steps] = f
-    return f
+def _scales(z: np.ndarray) -> np.ndarray:
+    """[N,4] per-coordinate scale (w, h, w, h) from cx, cy, w, h."""
+    return np.maximum(z[:, [2, 3, 2, 3]], 1.0)
 
 
 class KalmanBank:
-    """Means [N,8] and covariances [N,8,8] of N tracks; rows are added, updated and kept together."""
+    """N tracks: position [N,4] (cx, cy, w, h), velocity [N,4], and per coordinate the covariance
+    entries p_pp, p_pv, p_vv [N,4]; rows are added, updated and dropped together."""
 
     def __init__(self):
-        self.means = np.zeros((0, 8))
-        self.covs = np.zeros((0, 8, 8))
+        self.pos = np.zeros((0, 4))
+        self.vel = np.zeros((0, 4))
+        self.p_pp = np.zeros((0, 4))
+        self.p_pv = np.zeros((0, 4))
+        self.p_vv = np.zeros((0, 4))
 
     def __len__(self) -> int:
-        return self.means.shape[0]
+        return self.pos.shape[0]
 
     def add(self, boxes: np.ndarray) -> None:
         z = boxes_to_measurements(boxes)
         if z.shape[0] == 0:
             return
-        s = _scales(z[:, 2:4])
-        means = np.concatenate([z, np.zeros_like(z)], axis=1)
-        std = np.concatenate([2 * POSITION_STD * s, 10 * VELOCITY_STD * s], axis=1)
-        covs = np.zeros((z.shape[0], 8, 8))
-        covs[:, _DIAG, _DIAG] = std ** 2
-        self.means = np.concatenate([self.means, means])
-        self.covs = np.concatenate([self.covs, covs])
+        s = _scales(z)
+        self.pos = np.concatenate([self.pos, z])
+        self.vel = np.concatenate([self.vel, np.zeros_like(z)])
+        self.p_pp = np.concatenate([self.p_pp, (2 * POSITION_STD * s) ** 2])
+        self.p_pv = np.concatenate([self.p_pv, np.zeros_like(z)])
+        self.p_vv = np.concatenate([self.p_vv, (10 * VELOCITY_STD * s) ** 2])
 
     def keep(self, mask: np.ndarray) -> None:
-        self.means, self.covs = self.means[mask], self.covs[mask]
+        self.pos, self.vel = self.pos[mask], self.vel[mask]
+        self.p_pp, self.p_pv, self.p_vv = self.p_pp[mask], self.p_pv[mask], self.p_vv[mask]
 
     def predict(self, steps: float = 1.0) -> None:
-        """Advance every track by `steps` frames."""
+        """Advance every track by `steps` frames: x += v*dt; P = F P F^T + Q*dt."""
         if len(self) == 0:
             return
-        f = _transition(steps)
-        s = _scales(self.means[:, 2:4])
-        q = np.concatenate([(POSITION_STD * s) ** 2, (VELOCITY_STD * s) ** 2], axis=1) * steps
-        self.means = self.means @ f.T
-        self.covs = f @ self.covs @ f.T
-        self.covs[:, _DIAG, _DIAG] += q
+        dt = float(steps)
+        s2 = _scales(self.pos) ** 2
+        self.pos = self.pos + self.vel * dt
+        self.p_pp = self.p_pp + (2 * dt) * self.p_pv + (dt * dt) * self.p_vv + (POSITION_STD ** 2 * dt) * s2
+        self.p_pv = self.p_pv + dt * self.p_vv
+        self.p_vv = self.p_vv + (VELOCITY_STD ** 2 * dt) * s2
 
     def update(self, rows: np.ndarray, boxes: np.ndarray) -> None:
         """Correct tracks `rows` with measured boxes (same order)."""
@@ -88,15 +83,15 @@ class KalmanBank:
         if rows.size == 0:
             return
         z = boxes_to_measurements(boxes)
-        mean, cov = self.means[rows], self.covs[rows]
-        r = (POSITION_STD * _scales(mean[:, 2:4])) ** 2
-        s = cov[:, :4, :4].copy()
-        s[:, _DIAG[:4], _DIAG[:4]] += r
-        ph = cov[:, :, :4]  # P H^T
-        gain = np.linalg.solve(s, np.transpose(ph, (0, 2, 1))).transpose(0, 2, 1)  # [M,8,4]
-        innovation = z - mean[:, :4]
-        self.means[rows] = mean + np.einsum("mij,mj->mi", gain, innovation)
-        self.covs[rows] = cov - gain @ cov[:, :4, :]
+        pos, p_pp, p_pv, p_vv = self.pos[rows], self.p_pp[rows], self.p_pv[rows], self.p_vv[rows]
+        innovation_var = p_pp + (POSITION_STD * _scales(pos)) ** 2
+        gain_p, gain_v = p_pp / innovation_var, p_pv / innovation_var
+        innovation = z - pos
+        self.pos[rows] = pos + gain_p * innovation
+        self.vel[rows] = self.vel[rows] + gain_v * innovation
+        self.p_pp[rows] = (1 - gain_p) * p_pp
+        self.p_pv[rows] = (1 - gain_p) * p_pv
+        self.p_vv[rows] = p_vv - gain_v * p_pv
 
     def boxes(self) -> np.ndarray:
-        return states_to_boxes(self.means)
+        return states_to_boxes(self.pos)

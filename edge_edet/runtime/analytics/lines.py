@@ -5,11 +5,11 @@ clearly past it: more than a dead band of `DEAD_BAND` of the box height (at leas
 away.  So a box that jitters on the line, or stands on it, flips nothing and counts once when it
 finally leaves on the other side; a track first seen inside the band gets its side when it
 leaves the band, and a crossing counts only if the anchor is then beside the segment (not past
-its ends).
+its ends).  Sides are kept in an array indexed by track ID (one byte per track ever seen).
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Sequence
 
 import numpy as np
 
@@ -23,42 +23,44 @@ DIRECTIONS = ("in", "out")
 class LineCounter:
     def __init__(self, line: Line):
         self.line = line
-        self.sides: Dict[int, int] = {}  # track id -> +1 ('in' side) / -1, once clearly on one side
+        self._sides = np.zeros(256, np.int8)  # by track id: +1 'in' side, -1 'out' side, 0 not yet clear
         self.totals = {d: 0 for d in DIRECTIONS}
         self.by_class: Dict[str, Dict[str, int]] = {}
-        self.crossed_now: List[int] = []  # track ids that crossed in the last update (the overlay flashes)
+        self.crossed_now: List[int] = []  # track ids that crossed in the last update (the overlay flashes them)
 
-    def update(self, tracks: Iterable) -> List[tuple]:
+    def update(self, ids: np.ndarray, boxes: np.ndarray, labels: Sequence[str], anchors=None) -> List[tuple]:
         """Feed the confirmed tracks seen this frame; returns (track_id, direction) crossings."""
-        tracks = list(tracks)
         self.crossed_now = []
-        if not tracks:
+        ids = np.asarray(ids, np.int64)
+        if ids.size == 0:
             return []
-        boxes = np.array([t.box for t in tracks], np.float64)
-        points = anchor_points(boxes)
+        if ids.max() >= self._sides.size:
+            self._sides = np.concatenate([self._sides, np.zeros(max(self._sides.size, int(ids.max()) + 1), np.int8)])
+        boxes = np.asarray(boxes, np.float64)
+        points = anchor_points(boxes) if anchors is None else anchors
         distance = self.line.signed_distance(points)
-        along = self.line.along(points)
         band = np.maximum(MIN_DEAD_BAND_PX, DEAD_BAND * (boxes[:, 3] - boxes[:, 1]))
+        side = np.where(distance > band, 1, np.where(distance < -band, -1, 0)).astype(np.int8)
+        previous = self._sides[ids]
+        flipped = (side != 0) & (previous != 0) & (side != previous)
+        clear = side != 0
+        self._sides[ids[clear]] = side[clear]
         events = []
-        for track, dist, pos, margin in zip(tracks, distance, along, band):
-            if abs(dist) <= margin:
-                continue
-            side = 1 if dist > 0 else -1
-            previous = self.sides.get(track.track_id)
-            self.sides[track.track_id] = side
-            if previous is None or previous == side or not (0.0 <= pos <= 1.0):
-                continue
-            direction = "in" if side > 0 else "out"
-            self.totals[direction] += 1
-            per_class = self.by_class.setdefault(track.label, {d: 0 for d in DIRECTIONS})
-            per_class[direction] += 1
-            self.crossed_now.append(track.track_id)
-            events.append((track.track_id, direction))
+        if flipped.any():
+            along = self.line.along(points)
+            for k in np.flatnonzero(flipped & (along >= 0) & (along <= 1)):
+                direction = "in" if side[k] > 0 else "out"
+                self.totals[direction] += 1
+                per_class = self.by_class.setdefault(labels[k], {d: 0 for d in DIRECTIONS})
+                per_class[direction] += 1
+                self.crossed_now.append(int(ids[k]))
+                events.append((int(ids[k]), direction))
         return events
 
     def forget(self, track_ids: Iterable[int]) -> None:
         for track_id in track_ids:
-            self.sides.pop(track_id, None)
+            if track_id < self._sides.size:
+                self._sides[track_id] = 0
 
     def counts(self) -> dict:
         return {"in": self.totals["in"], "out": self.totals["out"],

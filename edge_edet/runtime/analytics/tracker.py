@@ -6,18 +6,19 @@ low-score detections (an occluded person's score dips before it vanishes: ByteTr
 then new tracks from last frame's unconfirmed ones.  A track needs a second sighting to get an
 ID (a one-frame false positive never shows up), and a lost track is kept for `lost_seconds` of
 the source's frames so an object that comes back after an occlusion keeps its ID.  Matching is
-per class: a person never inherits a car's ID.
+per class: a person never inherits a car's ID.  Track attributes are arrays aligned with the
+Kalman bank's rows, so a frame costs a few array operations, not a Python loop per track.
 """
 from __future__ import annotations
 
 import collections
 from dataclasses import dataclass
-from typing import Deque, List, Optional, Tuple
+from typing import Deque, Dict, List, Optional, Tuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .geometry import iou_matrix
+from .geometry import anchor_points, iou_matrix
 from .kalman import KalmanBank
 
 DEFAULT_FPS = 30.0
@@ -37,45 +38,40 @@ class TrackerSettings:
     lost_seconds: float = 1.0  # how long an unseen track keeps its ID, in source time
 
 
-class Track:
-    """One object's identity; the Kalman state lives in the tracker's bank (same row order)."""
-
-    __slots__ = ("track_id", "class_id", "label", "score", "confirmed", "last_frame", "first_frame", "hits",
-                 "trail", "box")
-
-    def __init__(self, class_id: int, label: str, score: float, frame: int, box: np.ndarray):
-        self.track_id = -1  # assigned when confirmed
-        self.class_id, self.label, self.score = int(class_id), label, float(score)
-        self.confirmed = False
-        self.first_frame = self.last_frame = frame
-        self.hits = 1
-        self.trail: Deque[Tuple[float, float]] = collections.deque(maxlen=TRAIL_LENGTH)
-        self.box = np.asarray(box, np.float64)  # filtered box at the last sighting
-
-
 @dataclass
 class TrackResult:
-    """One frame's outcome: an ID per input detection (-1: not part of a confirmed track) and the
-    confirmed tracks seen this frame, with their filtered boxes; `removed` lists IDs that expired."""
+    """One frame's outcome.  track_ids: an ID per input detection (-1: not part of a confirmed
+    track).  ids / boxes / labels / class_ids / scores: the confirmed tracks seen this frame, with
+    their Kalman-filtered boxes.  removed: IDs that expired this frame."""
 
-    track_ids: np.ndarray  # [N] int, aligned with the detections passed in
-    tracks: List[Track]
+    track_ids: np.ndarray
+    ids: np.ndarray
+    boxes: np.ndarray
+    labels: List[str]
+    class_ids: np.ndarray
+    scores: np.ndarray
     removed: List[int]
+    anchors: np.ndarray  # [K,2] bottom centres of `boxes`, the point lines and zones test
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
 
 
-def _match(iou: np.ndarray, threshold: float) -> Tuple[List[Tuple[int, int]], np.ndarray, np.ndarray]:
-    """Hungarian matching maximising total IoU; pairs under `threshold` are not matches."""
+def _match(iou: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hungarian matching maximising total IoU; pairs under `threshold` are not matches.
+    Returns matched rows, matched columns, unmatched rows, unmatched columns."""
     rows_n, cols_n = iou.shape
     if rows_n == 0 or cols_n == 0:
-        return [], np.arange(rows_n), np.arange(cols_n)
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.arange(rows_n), np.arange(cols_n)
     rows, cols = linear_sum_assignment(iou, maximize=True)
     good = iou[rows, cols] >= threshold
-    pairs = list(zip(rows[good].tolist(), cols[good].tolist()))
-    matched_rows = np.zeros(rows_n, bool)
-    matched_cols = np.zeros(cols_n, bool)
-    matched_rows[rows[good]] = True
-    matched_cols[cols[good]] = True
-    return pairs, np.flatnonzero(~matched_rows), np.flatnonzero(~matched_cols)
+    rows, cols = rows[good], cols[good]
+    free_rows = np.ones(rows_n, bool)
+    free_cols = np.ones(cols_n, bool)
+    free_rows[rows] = False
+    free_cols[cols] = False
+    return rows, cols, np.flatnonzero(free_rows), np.flatnonzero(free_cols)
 
 
 class ByteTracker:
@@ -85,19 +81,48 @@ class ByteTracker:
         self.settings = settings or TrackerSettings()
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
         self.max_lost_frames = max(1, int(round(self.settings.lost_seconds * self.fps)))
-        self.tracks: List[Track] = []
         self.bank = KalmanBank()
+        self.ids = np.zeros(0, np.int64)  # -1 until confirmed
+        self.class_ids = np.zeros(0, np.int64)
+        self.last_frame = np.zeros(0, np.int64)  # frame of the last sighting
+        self.scores = np.zeros(0)
+        self.labels: List[str] = []
+        self.trails: Dict[int, Deque[Tuple[float, float]]] = {}  # confirmed track id -> recent anchor points
         self.frame = -1
         self.next_id = 1
-        self.confirmed_total = 0
 
-    def _gated_iou(self, boxes: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        """IoU of every track's predicted box with every detection [T, N]; zero across classes."""
-        iou = iou_matrix(self.bank.boxes(), boxes)
-        if iou.size:
-            track_classes = np.fromiter((t.class_id for t in self.tracks), np.int64, len(self.tracks))
-            iou[track_classes[:, None] != classes[None, :]] = 0.0
-        return iou
+    @property
+    def confirmed_total(self) -> int:
+        """Tracks that got an ID so far."""
+        return self.next_id - 1
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def _keep(self, mask: np.ndarray) -> None:
+        self.bank.keep(mask)
+        self.ids, self.class_ids = self.ids[mask], self.class_ids[mask]
+        self.last_frame, self.scores = self.last_frame[mask], self.scores[mask]
+        self.labels = [label for label, k in zip(self.labels, mask) if k]
+
+    def _expire(self, frame: int) -> List[int]:
+        """Drop confirmed tracks unseen for more than the lost buffer; returns their IDs."""
+        keep = frame - self.last_frame <= self.max_lost_frames
+        if keep.all():
+            return []
+        removed = [int(i) for i in self.ids[~keep] if i >= 0]
+        for track_id in removed:
+            self.trails.pop(track_id, None)
+        self._keep(keep)
+        return removed
+
+    def _confirm(self, rows: np.ndarray) -> None:
+        fresh = rows[self.ids[rows] < 0]
+        if fresh.size:
+            self.ids[fresh] = np.arange(self.next_id, self.next_id + fresh.size)
+            self.next_id += int(fresh.size)
+            for track_id in self.ids[fresh]:
+                self.trails[int(track_id)] = collections.deque(maxlen=TRAIL_LENGTH)
 
     def update(self, boxes, scores, class_ids, labels=None, frame_index: Optional[int] = None) -> TrackResult:
         s = self.settings
@@ -106,90 +131,69 @@ class ByteTracker:
         classes = np.asarray(class_ids, np.int64).reshape(-1)
         labels = list(labels) if labels is not None else [str(c) for c in classes]
         frame = self.frame + 1 if frame_index is None else int(frame_index)
-        steps = max(1, frame - self.frame) if self.frame >= 0 else 1
         first_frame = self.frame < 0
+        steps = 1 if first_frame else max(1, frame - self.frame)
         self.frame = frame
+        removed = self._expire(frame)  # before matching: an expired track must not come back
         self.bank.predict(steps)
-
-        track_ids = np.full(len(scores), -1, np.int64)
-        matched_rows: List[int] = []
-        matched_dets: List[int] = []
 
         high = np.flatnonzero(scores >= s.high_score)
         low = np.flatnonzero((scores >= s.low_score) & (scores < s.high_score))
-        confirmed = np.array([i for i, t in enumerate(self.tracks) if t.confirmed], np.int64)
-        tentative = np.array([i for i, t in enumerate(self.tracks) if not t.confirmed], np.int64)
-        iou = self._gated_iou(boxes, classes)  # once per frame; the stages take sub-matrices
+        confirmed = np.flatnonzero(self.ids >= 0)
+        tentative = np.flatnonzero(self.ids < 0)
+        iou = iou_matrix(self.bank.boxes(), boxes)  # once per frame; the stages take sub-matrices
+        if iou.size:
+            iou[self.class_ids[:, None] != classes[None, :]] = 0.0  # per class
 
         # 1. confirmed tracks (seen or lost) <- confident detections
-        pairs, left_rows, left_high = _match(iou[np.ix_(confirmed, high)], s.match_iou)
-        for r, c in pairs:
-            matched_rows.append(int(confirmed[r]))
-            matched_dets.append(int(high[c]))
+        r1, c1, left_rows, left_high = _match(iou[np.ix_(confirmed, high)], s.match_iou)
         # 2. tracks seen last frame, still unmatched <- low-score detections
-        recent = np.array([confirmed[r] for r in left_rows if self.tracks[confirmed[r]].last_frame >= frame - steps],
-                          np.int64)
-        pairs, _, _ = _match(iou[np.ix_(recent, low)], s.low_match_iou)
-        for r, c in pairs:
-            matched_rows.append(int(recent[r]))
-            matched_dets.append(int(low[c]))
+        recent = confirmed[left_rows]
+        recent = recent[self.last_frame[recent] >= frame - steps]
+        r2, c2, _, _ = _match(iou[np.ix_(recent, low)], s.low_match_iou)
         # 3. unconfirmed tracks <- confident detections left over; a match confirms the track
         high_left = high[left_high]
-        pairs, _, new_cols = _match(iou[np.ix_(tentative, high_left)], s.new_match_iou)
-        for r, c in pairs:
-            matched_rows.append(int(tentative[r]))
-            matched_dets.append(int(high_left[c]))
+        r3, c3, _, new_cols = _match(iou[np.ix_(tentative, high_left)], s.new_match_iou)
 
-        seen: List[Track] = []
-        if matched_rows:
-            self.bank.update(np.array(matched_rows), boxes[matched_dets])
-            filtered = self.bank.boxes()
-            for row, det in zip(matched_rows, matched_dets):
-                track = self.tracks[row]
-                track.last_frame = frame
-                track.hits += 1
-                track.score = float(scores[det])
-                track.box = filtered[row]
-                if not track.confirmed:
-                    track.confirmed = True
-                    track.track_id = self.next_id
-                    self.next_id += 1
-                    self.confirmed_total += 1
-                track.trail.append(((track.box[0] + track.box[2]) / 2, float(track.box[3])))
-                track_ids[det] = track.track_id
-                seen.append(track)
+        rows = np.concatenate([confirmed[r1], recent[r2], tentative[r3]]).astype(np.int64)
+        dets = np.concatenate([high[c1], low[c2], high_left[c3]]).astype(np.int64)
+        if rows.size:
+            self.bank.update(rows, boxes[dets])
+            self.last_frame[rows] = frame
+            self.scores[rows] = scores[dets]
+            self._confirm(rows)
 
-        # forget unmatched unconfirmed tracks and tracks lost for too long
-        removed: List[int] = []
-        keep = np.ones(len(self.tracks), bool)
-        for i, track in enumerate(self.tracks):
-            if track.last_frame == frame:
-                continue
-            if not track.confirmed or frame - track.last_frame > self.max_lost_frames:
-                keep[i] = False
-                if track.confirmed:
-                    removed.append(track.track_id)
+        # unconfirmed tracks get one chance: unmatched now, they go
+        keep = (self.ids >= 0) | (self.last_frame == frame)
         if not keep.all():
-            self.bank.keep(keep)
-            self.tracks = [t for t, k in zip(self.tracks, keep) if k]
+            index = np.full(len(keep), -1, np.int64)
+            index[keep] = np.arange(int(keep.sum()))
+            rows = index[rows]
+            self._keep(keep)
 
         # new tracks from confident detections nobody claimed (confirmed at once on the first frame)
-        starts = [int(d) for d in high_left[new_cols] if scores[d] >= s.new_track_score]
-        if starts:
+        starts = high_left[new_cols]
+        starts = starts[scores[starts] >= s.new_track_score]
+        if starts.size:
+            first_row = len(self)
             self.bank.add(boxes[starts])
-            for d in starts:
-                track = Track(classes[d], labels[d], scores[d], frame, boxes[d])
-                self.tracks.append(track)
-                if first_frame:
-                    track.confirmed, track.track_id = True, self.next_id
-                    self.next_id += 1
-                    self.confirmed_total += 1
-                    track.trail.append(((boxes[d][0] + boxes[d][2]) / 2, float(boxes[d][3])))
-                    track_ids[d] = track.track_id
-                    seen.append(track)
-        return TrackResult(track_ids, seen, removed)
+            self.ids = np.concatenate([self.ids, np.full(starts.size, -1, np.int64)])
+            self.class_ids = np.concatenate([self.class_ids, classes[starts]])
+            self.last_frame = np.concatenate([self.last_frame, np.full(starts.size, frame, np.int64)])
+            self.scores = np.concatenate([self.scores, scores[starts]])
+            self.labels.extend(labels[d] for d in starts)
+            if first_frame:
+                new_rows = np.arange(first_row, len(self))
+                self._confirm(new_rows)
+                rows = np.concatenate([rows, new_rows])
+                dets = np.concatenate([dets, starts])
 
-    @property
-    def active(self) -> List[Track]:
-        """Confirmed tracks still alive (seen now or lost within the buffer)."""
-        return [t for t in self.tracks if t.confirmed]
+        track_ids = np.full(len(scores), -1, np.int64)
+        track_ids[dets] = self.ids[rows]
+        seen_boxes = self.bank.boxes()[rows]
+        seen_ids = self.ids[rows]
+        anchors = anchor_points(seen_boxes)
+        for track_id, point in zip(seen_ids.tolist(), anchors.tolist()):
+            self.trails[track_id].append(point)
+        return TrackResult(track_ids, seen_ids, seen_boxes, [self.labels[r] for r in rows], self.class_ids[rows],
+                           self.scores[rows], removed, anchors)
