@@ -106,7 +106,7 @@ def test_low_score_detections_keep_an_occluded_track_alive():
     tracker = ByteTracker(fps=10)
     ids = []
     for frame in range(30):
-        score = 0.3 if 10 <= frame < 20 else 0.9  # occluded: below the 0.5 high threshold
+        score = 0.3 if 10 <= frame < 20 else 0.9  # occluded: below the 0.4 high threshold
         result = tracker.update([box_at(100 + 4 * frame, 300)], [score], [0], frame_index=frame)
         ids.append(int(result.track_ids[0]))
     assert set(ids) == {1}  # tracked through the low-score frames, same ID
