@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -13,6 +13,7 @@ class Detections:
     scores: np.ndarray  # [N] float32, descending
     class_ids: np.ndarray  # [N] int32, 0-based index into the label list
     labels: List[str] = field(default_factory=list)  # [N] label names
+    analytics: Optional[Any] = None  # analytics.AnalyticsFrame when tracking: track IDs, trails, counts
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
@@ -22,7 +23,12 @@ class Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0,), np.int32), [])
 
     def to_records(self) -> list:
-        """JSON-friendly rows: {'box': [x1, y1, x2, y2], 'score', 'class_id', 'label'}."""
-        return [{"box": [round(float(v), 2) for v in box], "score": round(float(score), 5),
-                 "class_id": int(cid), "label": label}
-                for box, score, cid, label in zip(self.boxes, self.scores, self.class_ids, self.labels)]
+        """JSON-friendly rows: {'box': [x1, y1, x2, y2], 'score', 'class_id', 'label'}, plus 'track_id'
+        when tracking (-1: a detection that is not part of a confirmed track)."""
+        records = [{"box": [round(float(v), 2) for v in box], "score": round(float(score), 5),
+                    "class_id": int(cid), "label": label}
+                   for box, score, cid, label in zip(self.boxes, self.scores, self.class_ids, self.labels)]
+        if self.analytics is not None:
+            for record, track_id in zip(records, self.analytics.track_ids.tolist()):
+                record["track_id"] = int(track_id)
+        return records

@@ -5,12 +5,13 @@
     server.close()
 
 Pages: `/` (a page showing the stream), `/stream.mjpg` (multipart/x-mixed-replace), `/frame.jpg`
-(the latest frame).  Loopback by default; each frame is JPEG-encoded once however many clients
+(the latest frame), `/counts` (JSON: cumulative line counts, zone occupancy and dwell, with --track).  Loopback by default; each frame is JPEG-encoded once however many clients
 watch, and not at all when none does, so the preview costs the pipeline nothing when unused.
 """
 from __future__ import annotations
 
 import errno
+import json
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,11 +56,14 @@ class _FrameBoard:
         self._jpeg: Optional[bytes] = None
         self._jpeg_seq = -1
         self.frames_sent = 0  # stream parts written, all clients together
+        self.counts: Optional[dict] = None  # the latest frame's counts (tracking on)
 
-    def publish(self, frame: np.ndarray) -> None:
+    def publish(self, frame: np.ndarray, counts: Optional[dict] = None) -> None:
         with self.cond:
             self.frame = frame
             self.seq += 1
+            if counts is not None:
+                self.counts = counts
             self.cond.notify_all()
 
     def close(self) -> None:
@@ -114,6 +118,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, data, "image/jpeg")
         elif path == "/stream.mjpg":
             self._stream()
+        elif path == "/counts":
+            counts = self.board.counts
+            if counts is None:
+                body = {"error": "no counts: run with --track (and --line / --zone to count)"}
+                self._send(404, json.dumps(body).encode("utf-8"), "application/json")
+            else:
+                self._send(200, json.dumps(counts).encode("utf-8"), "application/json")
         else:
             self._send(404, b"not found\n", "text/plain")
 
@@ -176,8 +187,8 @@ class MjpegServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/"
 
-    def publish(self, frame: np.ndarray) -> None:
-        self.board.publish(frame)
+    def publish(self, frame: np.ndarray, counts: Optional[dict] = None) -> None:
+        self.board.publish(frame, counts)
 
     @property
     def frames_sent(self) -> int:

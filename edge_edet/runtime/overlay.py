@@ -1,4 +1,4 @@
-"""Draw detections and the live FPS onto a BGR frame (in place), with plain OpenCV calls."""
+"""Draw detections, the live FPS and (when tracking) track IDs, trails, lines and zones onto a BGR frame."""
 from __future__ import annotations
 
 from typing import Optional
@@ -24,12 +24,18 @@ def draw_detections(frame: np.ndarray, detections: Detections, fps: Optional[flo
     height, width = frame.shape[:2]
     thickness = max(1, int(round(min(height, width) / 300)))
     font_scale = max(0.4, min(height, width) / 1000)
-    for box, score, class_id, label in zip(detections.boxes, detections.scores, detections.class_ids,
-                                           detections.labels):
+    view = detections.analytics  # tracking: ID in the tag, one colour per track, trails, lines, zones
+    if view is not None:
+        from .analytics.draw import draw_analytics, track_color
+
+        draw_analytics(frame, view, font_scale, thickness)
+    track_ids = view.track_ids.tolist() if view is not None else [-1] * len(detections)
+    for box, score, class_id, label, track_id in zip(detections.boxes, detections.scores, detections.class_ids,
+                                                     detections.labels, track_ids):
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
-        color = class_color(int(class_id))
+        color = track_color(track_id) if track_id >= 0 else class_color(int(class_id))
         cv2.rectangle(frame, (x1, y1), (x2, y2), color, thickness)
-        text = f"{label} {float(score):.2f}"
+        text = f"#{track_id} {label} {float(score):.2f}" if track_id >= 0 else f"{label} {float(score):.2f}"
         (tw, th), base = cv2.getTextSize(text, FONT, font_scale, 1)
         top = max(0, y1 - th - base - 2)
         cv2.rectangle(frame, (x1, top), (x1 + tw + 2, top + th + base + 2), color, -1)

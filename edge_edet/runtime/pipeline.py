@@ -1,9 +1,9 @@
 """The streaming pipeline: capture, pre-process, infer, post-process and render overlap on threads.
 
-    capture thread ─> pre thread ─> infer thread ─> post thread ─> caller's thread (overlay, sinks)
-      (source)        letterbox      engine          boxes back       window / video / JSON / MJPEG
-                      into a pooled                  to frame
-                      input buffer                   pixels
+    capture thread ─> pre thread ─> infer thread ─> post thread ─> [track thread] ─> caller's thread
+      (source)        letterbox      engine          boxes back       IDs, line and     overlay, sinks:
+                      into a pooled                  to frame         zone counts       window / video /
+                      input buffer                   pixels           (--track)         JSON / MJPEG
 
 Queues between stages are bounded and the letterbox buffers come from a small pool, so memory
 is fixed and a slow stage holds back the ones before it; with a latest-frame source that is
@@ -21,9 +21,10 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from .analytics.draw import draw_analytics
 from .overlay import draw_detections
 from .sources import FrameSource, open_source
-from .stats import PipelineStats
+from .stats import STAGES, PipelineStats
 
 _END = object()
 
@@ -36,17 +37,19 @@ def _owned(outputs: dict) -> dict:
 
 class Pipeline:
     def __init__(self, detector, source: FrameSource, sinks: Sequence = (), overlay: bool = True,
-                 queue_size: int = 2, warmup: int = 1, always_render: bool = False):
+                 queue_size: int = 2, warmup: int = 1, always_render: bool = False, analytics=None):
         self.detector = detector
+        self.analytics = analytics  # analytics.StreamAnalytics: tracking + counting on a stage thread of its own
         self.source = source
         self.sinks = list(sinks)
         self.overlay = overlay
         self.render = always_render or any(getattr(s, "needs_image", True) for s in self.sinks)
         self.warmup = int(warmup)
-        self.stats = PipelineStats()
+        self.stats = PipelineStats(STAGES + ("track",) if analytics is not None else STAGES)
         self._to_infer: queue.Queue = queue.Queue(maxsize=queue_size)
         self._to_post: queue.Queue = queue.Queue(maxsize=queue_size)
         self._to_sink: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._to_track: queue.Queue = queue.Queue(maxsize=queue_size)
         self._pool: queue.Queue = queue.Queue()
         batch = detector.batch_size_for(1)
         # every frame: one being filled, queue_size waiting, one in the engine.  Latest frame: one
@@ -131,6 +134,15 @@ class Pipeline:
         frame, outputs, scales = item
         return frame, self.detector.postprocess(outputs, scales, [frame.image.shape])[0]
 
+    def _track(self, item):
+        """Tracking and counting, in frame order; the sinks get a copy of this frame's IDs, trails and counts."""
+        frame, detections = item
+        height, width = frame.image.shape[:2]
+        detections.analytics = self.analytics.frame(detections.boxes, detections.scores, detections.class_ids,
+                                                    detections.labels, frame.index, frame.timestamp,
+                                                    frame_size=(width, height))
+        return frame, detections
+
     def _stage(self, name: str, take, work, outbox: queue.Queue) -> None:
         """One stage thread: take an item, work on it (timed as `name`), pass the result on; the end
         marker passes through, and an error stops every stage."""
@@ -153,6 +165,8 @@ class Pipeline:
         t0 = time.perf_counter()
         image = frame.image
         if self.render and self.overlay:
+            if detections.analytics is not None:
+                draw_analytics(image, detections.analytics)
             image = draw_detections(image, detections, self.stats.live_fps())
         for sink in self.sinks:
             sink.write(frame, detections, image if self.render else None)
@@ -177,9 +191,12 @@ class Pipeline:
         try:
             self._warm_up()
             self.stats.start()
+            tracking = self.analytics is not None
             stages = (("pre", self._take_frame, self._pre, self._to_infer),
                       ("infer", lambda: self._get(self._to_infer), self._infer, self._to_post),
-                      ("post", lambda: self._get(self._to_post), self._post, self._to_sink))
+                      ("post", lambda: self._get(self._to_post), self._post, self._to_track if tracking else self._to_sink))
+            if tracking:
+                stages += (("track", lambda: self._get(self._to_track), self._track, self._to_sink),)
             for name, take, work, outbox in stages:
                 thread = threading.Thread(target=self._stage, args=(name, take, work, outbox), name=name, daemon=True)
                 thread.start()
@@ -229,6 +246,8 @@ class Pipeline:
         describe = getattr(getattr(self.detector, "backend", None), "describe", None)
         if describe:
             extra["backend"] = describe()
+        if self.analytics is not None:
+            extra["counts"] = self.analytics.counts()
         reason = self.stop_reason or self.source.ended_reason
         if reason:
             extra["ended"] = reason

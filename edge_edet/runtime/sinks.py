@@ -102,7 +102,8 @@ class VideoFileSink(Sink):
 
 
 class JsonLinesSink(Sink):
-    """One JSON object per frame: frame index, timestamp, size and detections in frame pixels."""
+    """One JSON object per frame: frame index, timestamp, size and detections in frame pixels;
+    with tracking, a track_id per detection and the cumulative counts."""
 
     needs_image = False
 
@@ -118,6 +119,8 @@ class JsonLinesSink(Sink):
         if getattr(frame, "path", None):
             record["file"] = frame.path
         record["detections"] = detections.to_records()
+        if detections.analytics is not None:
+            record["counts"] = detections.analytics.counts  # cumulative, as of this frame
         self.handle.write(json.dumps(record) + "\n")
         self.frames += 1
 
@@ -180,7 +183,8 @@ class MjpegSink(Sink):
         return self.server.url
 
     def write(self, frame, detections, image):
-        self.server.publish(image)
+        view = detections.analytics
+        self.server.publish(image, view.counts if view is not None else None)
 
     def close(self):
         self.server.close()

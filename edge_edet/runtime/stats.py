@@ -14,6 +14,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from .analytics.rate import SmoothedRate
+
 STAGES = ("capture", "pre", "infer", "post", "render")
 WINDOW = 20000  # samples kept per stage for percentiles
 
@@ -54,7 +56,7 @@ class PipelineStats:
         self.images_inferred = 0  # frames that went through the engine (batch padding excluded)
         self.started: Optional[float] = None
         self.finished: Optional[float] = None
-        self._recent = collections.deque(maxlen=30)  # sink completion times, for the live FPS
+        self._rate = SmoothedRate()  # sink completions, for the overlay's FPS
 
     def start(self) -> None:
         self.started = time.perf_counter()
@@ -66,16 +68,13 @@ class PipelineStats:
         now = time.perf_counter()
         self.frames += 1
         self.finished = now
-        self._recent.append(now)
+        self._rate.tick(now)
         if captured_at is not None:
             self.latency.add(now - captured_at)
 
     def live_fps(self) -> Optional[float]:
-        """FPS over the last few frames, for the on-frame overlay."""
-        if len(self._recent) < 2:
-            return None
-        span = self._recent[-1] - self._recent[0]
-        return (len(self._recent) - 1) / span if span > 0 else None
+        """Smoothed FPS for the on-frame overlay (about one second's average: readable, not jumpy)."""
+        return self._rate.rate
 
     def summary(self, dropped: int = 0, extra: Optional[dict] = None) -> dict:
         end = self.finished if self.finished is not None else time.perf_counter()
@@ -115,4 +114,14 @@ def format_summary(summary: dict) -> str:
     rows = list(summary["stages"].items()) + [("latency", summary["latency"])]
     for name, row in rows:
         lines.append(f"{name:<8} {_ms(row['p50_ms']):>8} {_ms(row['p99_ms']):>8} {_ms(row['mean_ms']):>8}")
+    counts = summary.get("counts")
+    if counts:
+        lines.append(f"tracks {counts['tracks']}")
+        for name, c in counts["lines"].items():
+            per_class = ", ".join(f"{label} {v['in']}/{v['out']}" for label, v in c["by_class"].items())
+            lines.append(f"line {name}: in {c['in']}, out {c['out']}" + (f" (in/out: {per_class})" if per_class else ""))
+        for name, z in counts["zones"].items():
+            dwell = f", mean dwell {z['mean_dwell_s']} s" if z["mean_dwell_s"] is not None else ""
+            lines.append(f"zone {name}: {z['occupancy']} inside at the end, {z['visits']} visits{dwell}"
+                         + (f", longest {z['max_dwell_s']} s" if z["max_dwell_s"] is not None else ""))
     return "\n".join(lines)

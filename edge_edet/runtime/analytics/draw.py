@@ -1,0 +1,72 @@
+"""The analytics overlay: track IDs and trails, counting lines with their counts, zones with occupancy.
+
+Colours: a track's box, tag and trail share one colour per ID (so two people of one class are
+told apart); a line flashes white on the frame a track crosses it.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..overlay import FONT, class_color
+from .stream import AnalyticsFrame
+
+LINE_COLOR = (0, 215, 255)  # amber (BGR)
+ZONE_COLOR = (255, 160, 0)  # azure
+FLASH_COLOR = (255, 255, 255)
+
+
+def track_color(track_id: int) -> tuple:
+    return class_color(int(track_id) + 7)
+
+
+def _text(frame, text, origin, scale, color, thickness=1):
+    cv2.putText(frame, text, origin, FONT, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    cv2.putText(frame, text, origin, FONT, scale, color, thickness, cv2.LINE_AA)
+
+
+def draw_analytics(frame: np.ndarray, view: AnalyticsFrame, font_scale: float, thickness: int) -> None:
+    """Zones, lines, trails and a counts panel (top right), in place."""
+    if view.zones:
+        overlay = frame.copy()
+        for zone in view.zones:
+            cv2.fillPoly(overlay, [np.round(np.asarray(zone.points)).astype(np.int32)], ZONE_COLOR)
+        cv2.addWeighted(overlay, 0.15, frame, 0.85, 0, dst=frame)
+        for zone in view.zones:
+            pts = np.round(np.asarray(zone.points)).astype(np.int32)
+            cv2.polylines(frame, [pts], True, ZONE_COLOR, thickness, cv2.LINE_AA)
+            _text(frame, f"{zone.name}: {view.occupied.get(zone.name, 0)}", tuple(pts[0] + [4, 18]), font_scale,
+                  ZONE_COLOR)
+    flash = bool(view.crossed)
+    for line in view.lines:
+        p1 = tuple(int(round(v)) for v in line.p1)
+        p2 = tuple(int(round(v)) for v in line.p2)
+        cv2.line(frame, p1, p2, FLASH_COLOR if flash else LINE_COLOR, thickness + 1, cv2.LINE_AA)
+        # an arrow from the middle towards the 'in' side (right-hand side walking from p1 to p2)
+        mid = np.array([(p1[0] + p2[0]) / 2, (p1[1] + p2[1]) / 2])
+        d = np.array([p2[0] - p1[0], p2[1] - p1[1]], float)
+        normal = np.array([-d[1], d[0]]) / max(np.hypot(*d), 1e-9)
+        tip = mid + normal * 25 * max(1.0, font_scale * 2)
+        cv2.arrowedLine(frame, tuple(int(v) for v in mid), tuple(int(v) for v in tip), LINE_COLOR, thickness,
+                        cv2.LINE_AA, tipLength=0.35)
+        c = view.counts["lines"].get(line.name, {})
+        _text(frame, f"{line.name} in {c.get('in', 0)} out {c.get('out', 0)}", (p1[0] + 4, max(14, p1[1] - 6)),
+              font_scale, LINE_COLOR)
+    for track_id, trail in view.trails.items():
+        if len(trail) > 1:
+            pts = np.round(np.asarray(trail)).astype(np.int32)
+            cv2.polylines(frame, [pts], False, track_color(track_id), thickness, cv2.LINE_AA)
+    _draw_panel(frame, view, font_scale, thickness)
+
+
+def _draw_panel(frame, view: AnalyticsFrame, font_scale: float, thickness: int) -> None:
+    rows = [f"tracks {view.counts['tracks']}"]
+    for name, c in view.counts["lines"].items():
+        rows.append(f"{name}: in {c['in']}  out {c['out']}")
+    for name, z in view.counts["zones"].items():
+        rows.append(f"{name}: {z['occupancy']} now, {z['visits']} visits")
+    height, width = frame.shape[:2]
+    step = int(22 * max(1.0, font_scale * 2))
+    for k, text in enumerate(rows):
+        (tw, _), _ = cv2.getTextSize(text, FONT, font_scale, 1)
+        _text(frame, text, (width - tw - 8, step * (k + 1)), font_scale, (255, 255, 255))
