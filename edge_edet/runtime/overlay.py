@@ -1,4 +1,4 @@
-"""Draw detections, the live FPS and (when tracking) track IDs, trails, lines and zones onto a BGR frame."""
+"""Draw detections (with track IDs when tracking) and the live FPS onto a BGR frame, with plain OpenCV calls."""
 from __future__ import annotations
 
 from typing import Optional
@@ -19,16 +19,21 @@ def class_color(class_id: int) -> tuple:
     return int(b), int(g), int(r)
 
 
+def track_color(track_id: int) -> tuple:
+    """One colour per track ID (box, tag and trail), so two objects of one class are told apart."""
+    return class_color(int(track_id) + 7)
+
+
+def overlay_scale(frame: np.ndarray) -> tuple:
+    """(font scale, line thickness) for a frame's size."""
+    height, width = frame.shape[:2]
+    return max(0.4, min(height, width) / 1000), max(1, int(round(min(height, width) / 300)))
+
+
 def draw_detections(frame: np.ndarray, detections: Detections, fps: Optional[float] = None) -> np.ndarray:
     """Boxes, 'label score' tags and an FPS counter drawn onto `frame`; returns the same array."""
-    height, width = frame.shape[:2]
-    thickness = max(1, int(round(min(height, width) / 300)))
-    font_scale = max(0.4, min(height, width) / 1000)
-    view = detections.analytics  # tracking: ID in the tag, one colour per track, trails, lines, zones
-    if view is not None:
-        from .analytics.draw import draw_analytics, track_color
-
-        draw_analytics(frame, view, font_scale, thickness)
+    font_scale, thickness = overlay_scale(frame)
+    view = detections.analytics  # tracking: the ID in the tag and one colour per track
     track_ids = view.track_ids.tolist() if view is not None else [-1] * len(detections)
     for box, score, class_id, label, track_id in zip(detections.boxes, detections.scores, detections.class_ids,
                                                      detections.labels, track_ids):

@@ -1,23 +1,22 @@
-"""The analytics overlay: track IDs and trails, counting lines with their counts, zones with occupancy.
-
-Colours: a track's box, tag and trail share one colour per ID (so two people of one class are
-told apart); a line flashes white on the frame a track crosses it.
+"""The analytics overlay: track trails, counting lines with their counts, zones with occupancy, a
+counts panel.  Drawn before the boxes (overlay.draw_detections adds the IDs to the tags); a
+track's trail has its box's colour, and a line flashes white on the frame a track crosses it.
 """
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from ..overlay import FONT, class_color
-from .stream import AnalyticsFrame
+from ..overlay import FONT, overlay_scale, track_color
+
+if TYPE_CHECKING:
+    from .stream import AnalyticsFrame
 
 LINE_COLOR = (0, 215, 255)  # amber (BGR)
 ZONE_COLOR = (255, 160, 0)  # azure
 FLASH_COLOR = (255, 255, 255)
-
-
-def track_color(track_id: int) -> tuple:
-    return class_color(int(track_id) + 7)
 
 
 def _text(frame, text, origin, scale, color, thickness=1):
@@ -25,8 +24,9 @@ def _text(frame, text, origin, scale, color, thickness=1):
     cv2.putText(frame, text, origin, FONT, scale, color, thickness, cv2.LINE_AA)
 
 
-def draw_analytics(frame: np.ndarray, view: AnalyticsFrame, font_scale: float, thickness: int) -> None:
-    """Zones, lines, trails and a counts panel (top right), in place."""
+def draw_analytics(frame: np.ndarray, view: "AnalyticsFrame") -> np.ndarray:
+    """Zones, lines, trails and a counts panel (top right), in place, under the detection boxes."""
+    font_scale, thickness = overlay_scale(frame)
     if view.zones:
         overlay = frame.copy()
         for zone in view.zones:
@@ -57,9 +57,10 @@ def draw_analytics(frame: np.ndarray, view: AnalyticsFrame, font_scale: float, t
             pts = np.round(np.asarray(trail)).astype(np.int32)
             cv2.polylines(frame, [pts], False, track_color(track_id), thickness, cv2.LINE_AA)
     _draw_panel(frame, view, font_scale, thickness)
+    return frame
 
 
-def _draw_panel(frame, view: AnalyticsFrame, font_scale: float, thickness: int) -> None:
+def _draw_panel(frame, view: "AnalyticsFrame", font_scale: float, thickness: int) -> None:
     rows = [f"tracks {view.counts['tracks']}"]
     for name, c in view.counts["lines"].items():
         rows.append(f"{name}: in {c['in']}  out {c['out']}")

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Deque, Dict, List, Optional, Tuple
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from ...errors import EdgeEdetError
 from .geometry import anchor_points, iou_matrix
 from .kalman import KalmanBank
 
@@ -61,14 +61,23 @@ class TrackResult:
         return int(self.ids.shape[0])
 
 
-def _match(iou: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _hungarian():
+    """scipy's linear_sum_assignment, imported when a tracker is made (the runtime without --track needs no scipy)."""
+    try:
+        from scipy.optimize import linear_sum_assignment
+    except ImportError:
+        raise EdgeEdetError("tracking needs scipy (pip install scipy; on a Jetson: sudo apt install python3-scipy)") from None
+    return linear_sum_assignment
+
+
+def _match(assign, iou: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Hungarian matching maximising total IoU; pairs under `threshold` are not matches.
     Returns matched rows, matched columns, unmatched rows, unmatched columns."""
     rows_n, cols_n = iou.shape
     if rows_n == 0 or cols_n == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty, np.arange(rows_n), np.arange(cols_n)
-    rows, cols = linear_sum_assignment(iou, maximize=True)
+    rows, cols = assign(iou, maximize=True)
     good = iou[rows, cols] >= threshold
     rows, cols = rows[good], cols[good]
     free_rows = np.ones(rows_n, bool)
@@ -82,6 +91,7 @@ class ByteTracker:
     """update(boxes, scores, class_ids[, labels][, frame_index]) once per frame, in order."""
 
     def __init__(self, fps: Optional[float] = None, settings: Optional[TrackerSettings] = None):
+        self._assign = _hungarian()
         self.settings = settings or TrackerSettings()
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
         self.max_lost_frames = max(1, int(round(self.settings.lost_seconds * self.fps)))
@@ -150,14 +160,14 @@ class ByteTracker:
             iou[self.class_ids[:, None] != classes[None, :]] = 0.0  # per class
 
         # 1. confirmed tracks (seen or lost) <- confident detections
-        r1, c1, left_rows, left_high = _match(iou[np.ix_(confirmed, high)], s.match_iou)
+        r1, c1, left_rows, left_high = _match(self._assign, iou[np.ix_(confirmed, high)], s.match_iou)
         # 2. tracks seen last frame, still unmatched <- low-score detections
         recent = confirmed[left_rows]
         recent = recent[self.last_frame[recent] >= frame - steps]
-        r2, c2, _, _ = _match(iou[np.ix_(recent, low)], s.low_match_iou)
+        r2, c2, _, _ = _match(self._assign, iou[np.ix_(recent, low)], s.low_match_iou)
         # 3. unconfirmed tracks <- confident detections left over; a match confirms the track
         high_left = high[left_high]
-        r3, c3, _, new_cols = _match(iou[np.ix_(tentative, high_left)], s.new_match_iou)
+        r3, c3, _, new_cols = _match(self._assign, iou[np.ix_(tentative, high_left)], s.new_match_iou)
 
         rows = np.concatenate([confirmed[r1], recent[r2], tentative[r3]]).astype(np.int64)
         dets = np.concatenate([high[c1], low[c2], high_left[c3]]).astype(np.int64)
