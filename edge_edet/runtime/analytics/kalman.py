@@ -37,61 +37,79 @@ def _scales(z: np.ndarray) -> np.ndarray:
     return np.maximum(z[:, [2, 3, 2, 3]], 1.0)
 
 
+# columns of the state array: position, velocity, and the 2x2 covariance blocks per coordinate
+POS, VEL, P_PP, P_PV, P_VV = (slice(4 * k, 4 * k + 4) for k in range(5))
+WIDTH = 20
+
+
 class KalmanBank:
-    """N tracks: position [N,4] (cx, cy, w, h), velocity [N,4], and per coordinate the covariance
-    entries p_pp, p_pv, p_vv [N,4]; rows are added, updated and dropped together."""
+    """N tracks in one [N,20] array (so adding, dropping and updating rows is one operation each):
+    position (cx, cy, w, h), velocity, and per coordinate the covariance entries p_pp, p_pv, p_vv."""
 
     def __init__(self):
-        self.pos = np.zeros((0, 4))
-        self.vel = np.zeros((0, 4))
-        self.p_pp = np.zeros((0, 4))
-        self.p_pv = np.zeros((0, 4))
-        self.p_vv = np.zeros((0, 4))
+        self.state = np.zeros((0, WIDTH))
 
     def __len__(self) -> int:
-        return self.pos.shape[0]
+        return self.state.shape[0]
+
+    @property
+    def pos(self) -> np.ndarray:
+        return self.state[:, POS]
+
+    @property
+    def vel(self) -> np.ndarray:
+        return self.state[:, VEL]
+
+    @property
+    def p_pp(self) -> np.ndarray:
+        return self.state[:, P_PP]
+
+    @property
+    def p_pv(self) -> np.ndarray:
+        return self.state[:, P_PV]
 
     def add(self, boxes: np.ndarray) -> None:
         z = boxes_to_measurements(boxes)
         if z.shape[0] == 0:
             return
         s = _scales(z)
-        self.pos = np.concatenate([self.pos, z])
-        self.vel = np.concatenate([self.vel, np.zeros_like(z)])
-        self.p_pp = np.concatenate([self.p_pp, (2 * POSITION_STD * s) ** 2])
-        self.p_pv = np.concatenate([self.p_pv, np.zeros_like(z)])
-        self.p_vv = np.concatenate([self.p_vv, (10 * VELOCITY_STD * s) ** 2])
+        rows = np.zeros((z.shape[0], WIDTH))
+        rows[:, POS] = z
+        rows[:, P_PP] = (2 * POSITION_STD * s) ** 2
+        rows[:, P_VV] = (10 * VELOCITY_STD * s) ** 2
+        self.state = np.concatenate([self.state, rows])
 
     def keep(self, mask: np.ndarray) -> None:
-        self.pos, self.vel = self.pos[mask], self.vel[mask]
-        self.p_pp, self.p_pv, self.p_vv = self.p_pp[mask], self.p_pv[mask], self.p_vv[mask]
+        self.state = self.state[mask]
 
     def predict(self, steps: float = 1.0) -> None:
         """Advance every track by `steps` frames: x += v*dt; P = F P F^T + Q*dt."""
         if len(self) == 0:
             return
         dt = float(steps)
-        s2 = _scales(self.pos) ** 2
-        self.pos = self.pos + self.vel * dt
-        self.p_pp = self.p_pp + (2 * dt) * self.p_pv + (dt * dt) * self.p_vv + (POSITION_STD ** 2 * dt) * s2
-        self.p_pv = self.p_pv + dt * self.p_vv
-        self.p_vv = self.p_vv + (VELOCITY_STD ** 2 * dt) * s2
+        st = self.state
+        s2 = _scales(st[:, POS]) ** 2
+        st[:, POS] += st[:, VEL] * dt
+        st[:, P_PP] += (2 * dt) * st[:, P_PV] + (dt * dt) * st[:, P_VV] + (POSITION_STD ** 2 * dt) * s2
+        st[:, P_PV] += dt * st[:, P_VV]
+        st[:, P_VV] += (VELOCITY_STD ** 2 * dt) * s2
 
     def update(self, rows: np.ndarray, boxes: np.ndarray) -> None:
         """Correct tracks `rows` with measured boxes (same order)."""
-        rows = np.asarray(rows, np.int64)
-        if rows.size == 0:
+        if len(rows) == 0:
             return
         z = boxes_to_measurements(boxes)
-        pos, p_pp, p_pv, p_vv = self.pos[rows], self.p_pp[rows], self.p_pv[rows], self.p_vv[rows]
+        sub = self.state[rows]
+        pos, p_pp, p_pv = sub[:, POS], sub[:, P_PP], sub[:, P_PV]
         innovation_var = p_pp + (POSITION_STD * _scales(pos)) ** 2
         gain_p, gain_v = p_pp / innovation_var, p_pv / innovation_var
         innovation = z - pos
-        self.pos[rows] = pos + gain_p * innovation
-        self.vel[rows] = self.vel[rows] + gain_v * innovation
-        self.p_pp[rows] = (1 - gain_p) * p_pp
-        self.p_pv[rows] = (1 - gain_p) * p_pv
-        self.p_vv[rows] = p_vv - gain_v * p_pv
+        sub[:, VEL] += gain_v * innovation
+        sub[:, P_VV] -= gain_v * p_pv
+        sub[:, P_PV] *= 1 - gain_p
+        sub[:, P_PP] *= 1 - gain_p
+        sub[:, POS] += gain_p * innovation
+        self.state[rows] = sub
 
     def boxes(self) -> np.ndarray:
-        return states_to_boxes(self.pos)
+        return states_to_boxes(self.state[:, POS])

@@ -70,13 +70,16 @@ def _hungarian():
     return linear_sum_assignment
 
 
-def _match(assign, iou: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Hungarian matching maximising total IoU; pairs under `threshold` are not matches.
-    Returns matched rows, matched columns, unmatched rows, unmatched columns."""
-    rows_n, cols_n = iou.shape
+def _match(assign, iou_all: np.ndarray, track_rows: np.ndarray, det_cols: np.ndarray,
+           threshold: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hungarian matching of tracks `track_rows` to detections `det_cols` maximising total IoU; pairs
+    under `threshold` are not matches.  Returns positions (in track_rows / det_cols) of the matched
+    rows and columns, then of the unmatched rows and columns."""
+    rows_n, cols_n = len(track_rows), len(det_cols)
     if rows_n == 0 or cols_n == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty, np.arange(rows_n), np.arange(cols_n)
+    iou = iou_all[np.ix_(track_rows, det_cols)]
     rows, cols = assign(iou, maximize=True)
     good = iou[rows, cols] >= threshold
     rows, cols = rows[good], cols[good]
@@ -96,14 +99,23 @@ class ByteTracker:
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
         self.max_lost_frames = max(1, int(round(self.settings.lost_seconds * self.fps)))
         self.bank = KalmanBank()
-        self.ids = np.zeros(0, np.int64)  # -1 until confirmed
-        self.class_ids = np.zeros(0, np.int64)
-        self.last_frame = np.zeros(0, np.int64)  # frame of the last sighting
-        self.scores = np.zeros(0)
+        self.meta = np.zeros((0, 3), np.int64)  # per row: track id (-1 until confirmed), class id, last frame seen
         self.labels: List[str] = []
         self.trails: Dict[int, Deque[Tuple[float, float]]] = {}  # confirmed track id -> recent anchor points
         self.frame = -1
         self.next_id = 1
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.meta[:, 0]
+
+    @property
+    def class_ids(self) -> np.ndarray:
+        return self.meta[:, 1]
+
+    @property
+    def last_frame(self) -> np.ndarray:
+        return self.meta[:, 2]
 
     @property
     def confirmed_total(self) -> int:
@@ -111,32 +123,15 @@ class ByteTracker:
         return self.next_id - 1
 
     def __len__(self) -> int:
-        return int(self.ids.shape[0])
-
-    def _keep(self, mask: np.ndarray) -> None:
-        self.bank.keep(mask)
-        self.ids, self.class_ids = self.ids[mask], self.class_ids[mask]
-        self.last_frame, self.scores = self.last_frame[mask], self.scores[mask]
-        self.labels = [label for label, k in zip(self.labels, mask) if k]
-
-    def _expire(self, frame: int) -> List[int]:
-        """Drop confirmed tracks unseen for more than the lost buffer; returns their IDs."""
-        keep = frame - self.last_frame <= self.max_lost_frames
-        if keep.all():
-            return []
-        removed = [int(i) for i in self.ids[~keep] if i >= 0]
-        for track_id in removed:
-            self.trails.pop(track_id, None)
-        self._keep(keep)
-        return removed
+        return int(self.meta.shape[0])
 
     def _confirm(self, rows: np.ndarray) -> None:
-        fresh = rows[self.ids[rows] < 0]
+        fresh = rows[self.meta[rows, 0] < 0]
         if fresh.size:
-            self.ids[fresh] = np.arange(self.next_id, self.next_id + fresh.size)
+            self.meta[fresh, 0] = np.arange(self.next_id, self.next_id + fresh.size)
             self.next_id += int(fresh.size)
-            for track_id in self.ids[fresh]:
-                self.trails[int(track_id)] = collections.deque(maxlen=TRAIL_LENGTH)
+            for track_id in self.meta[fresh, 0].tolist():
+                self.trails[track_id] = collections.deque(maxlen=TRAIL_LENGTH)
 
     def update(self, boxes, scores, class_ids, labels=None, frame_index: Optional[int] = None) -> TrackResult:
         s = self.settings
@@ -148,42 +143,47 @@ class ByteTracker:
         first_frame = self.frame < 0
         steps = 1 if first_frame else max(1, frame - self.frame)
         self.frame = frame
-        removed = self._expire(frame)  # before matching: an expired track must not come back
         self.bank.predict(steps)
+        ids, last = self.meta[:, 0], self.meta[:, 2]
+        alive = frame - last <= self.max_lost_frames  # expired tracks take no part; dropped below
 
         high = np.flatnonzero(scores >= s.high_score)
         low = np.flatnonzero((scores >= s.low_score) & (scores < s.high_score))
-        confirmed = np.flatnonzero(self.ids >= 0)
-        tentative = np.flatnonzero(self.ids < 0)
+        confirmed = np.flatnonzero(alive & (ids >= 0))
+        tentative = np.flatnonzero(alive & (ids < 0))
         iou = iou_matrix(self.bank.boxes(), boxes)  # once per frame; the stages take sub-matrices
         if iou.size:
-            iou[self.class_ids[:, None] != classes[None, :]] = 0.0  # per class
+            iou[self.meta[:, 1][:, None] != classes[None, :]] = 0.0  # per class
 
         # 1. confirmed tracks (seen or lost) <- confident detections
-        r1, c1, left_rows, left_high = _match(self._assign, iou[np.ix_(confirmed, high)], s.match_iou)
+        r1, c1, left_rows, left_high = _match(self._assign, iou, confirmed, high, s.match_iou)
         # 2. tracks seen last frame, still unmatched <- low-score detections
         recent = confirmed[left_rows]
-        recent = recent[self.last_frame[recent] >= frame - steps]
-        r2, c2, _, _ = _match(self._assign, iou[np.ix_(recent, low)], s.low_match_iou)
+        recent = recent[last[recent] >= frame - steps]
+        r2, c2, _, _ = _match(self._assign, iou, recent, low, s.low_match_iou)
         # 3. unconfirmed tracks <- confident detections left over; a match confirms the track
         high_left = high[left_high]
-        r3, c3, _, new_cols = _match(self._assign, iou[np.ix_(tentative, high_left)], s.new_match_iou)
+        r3, c3, _, new_cols = _match(self._assign, iou, tentative, high_left, s.new_match_iou)
 
         rows = np.concatenate([confirmed[r1], recent[r2], tentative[r3]]).astype(np.int64)
         dets = np.concatenate([high[c1], low[c2], high_left[c3]]).astype(np.int64)
         if rows.size:
             self.bank.update(rows, boxes[dets])
-            self.last_frame[rows] = frame
-            self.scores[rows] = scores[dets]
+            self.meta[rows, 2] = frame
             self._confirm(rows)
 
-        # unconfirmed tracks get one chance: unmatched now, they go
-        keep = (self.ids >= 0) | (self.last_frame == frame)
+        # drop expired tracks, and unconfirmed ones not seen now (they get one chance)
+        keep = alive & ((self.meta[:, 0] >= 0) | (self.meta[:, 2] == frame))
+        removed: List[int] = []
         if not keep.all():
-            index = np.full(len(keep), -1, np.int64)
-            index[keep] = np.arange(int(keep.sum()))
+            removed = [i for i in self.meta[~keep & ~alive, 0].tolist() if i >= 0]
+            for track_id in removed:
+                self.trails.pop(track_id, None)
+            index = np.cumsum(keep) - 1
             rows = index[rows]
-            self._keep(keep)
+            self.bank.keep(keep)
+            self.meta = self.meta[keep]
+            self.labels = [label for label, k in zip(self.labels, keep.tolist()) if k]
 
         # new tracks from confident detections nobody claimed (confirmed at once on the first frame)
         starts = high_left[new_cols]
@@ -191,11 +191,10 @@ class ByteTracker:
         if starts.size:
             first_row = len(self)
             self.bank.add(boxes[starts])
-            self.ids = np.concatenate([self.ids, np.full(starts.size, -1, np.int64)])
-            self.class_ids = np.concatenate([self.class_ids, classes[starts]])
-            self.last_frame = np.concatenate([self.last_frame, np.full(starts.size, frame, np.int64)])
-            self.scores = np.concatenate([self.scores, scores[starts]])
-            self.labels.extend(labels[d] for d in starts)
+            meta = np.empty((starts.size, 3), np.int64)
+            meta[:, 0], meta[:, 1], meta[:, 2] = -1, classes[starts], frame
+            self.meta = np.concatenate([self.meta, meta])
+            self.labels.extend(labels[d] for d in starts.tolist())
             if first_frame:
                 new_rows = np.arange(first_row, len(self))
                 self._confirm(new_rows)
@@ -203,11 +202,11 @@ class ByteTracker:
                 dets = np.concatenate([dets, starts])
 
         track_ids = np.full(len(scores), -1, np.int64)
-        track_ids[dets] = self.ids[rows]
-        seen_boxes = self.bank.boxes()[rows]
-        seen_ids = self.ids[rows]
+        seen_ids = self.meta[rows, 0]
+        track_ids[dets] = seen_ids
+        seen_boxes = self.bank.boxes()[rows] if rows.size else np.zeros((0, 4))
         anchors = anchor_points(seen_boxes)
         for track_id, point in zip(seen_ids.tolist(), anchors.tolist()):
             self.trails[track_id].append(point)
-        return TrackResult(track_ids, seen_ids, seen_boxes, [self.labels[r] for r in rows], self.class_ids[rows],
-                           self.scores[rows], removed, anchors)
+        return TrackResult(track_ids, seen_ids, seen_boxes, [self.labels[r] for r in rows.tolist()],
+                           self.meta[rows, 1], scores[dets], removed, anchors)
