@@ -49,9 +49,7 @@ def draw_analytics(frame: np.ndarray, view: "AnalyticsFrame") -> np.ndarray:
         tip = mid + normal * 25 * max(1.0, font_scale * 2)
         cv2.arrowedLine(frame, tuple(int(v) for v in mid), tuple(int(v) for v in tip), LINE_COLOR, thickness,
                         cv2.LINE_AA, tipLength=0.35)
-        c = view.counts["lines"].get(line.name, {})
-        _text(frame, f"{line.name} in {c.get('in', 0)} out {c.get('out', 0)}", (p1[0] + 4, max(14, p1[1] - 6)),
-              font_scale, LINE_COLOR)
+        _text(frame, line.name, (tuple(int(v) for v in tip + [4, 0])), font_scale, LINE_COLOR)  # counts: the panel
     for track_id, trail in view.trails.items():
         if len(trail) > 1:
             pts = np.round(np.asarray(trail)).astype(np.int32)
@@ -61,13 +59,18 @@ def draw_analytics(frame: np.ndarray, view: "AnalyticsFrame") -> np.ndarray:
 
 
 def _draw_panel(frame, view: "AnalyticsFrame", font_scale: float, thickness: int) -> None:
+    """The counts, top right, white on a darkened box."""
     rows = [f"tracks {view.counts['tracks']}"]
     for name, c in view.counts["lines"].items():
         rows.append(f"{name}: in {c['in']}  out {c['out']}")
     for name, z in view.counts["zones"].items():
         rows.append(f"{name}: {z['occupancy']} now, {z['visits']} visits")
+    sizes = [cv2.getTextSize(text, FONT, font_scale, 1)[0] for text in rows]
+    step = max(h for _, h in sizes) + 8
+    box_w = max(w for w, _ in sizes) + 12
     height, width = frame.shape[:2]
-    step = int(22 * max(1.0, font_scale * 2))
+    x0, y1 = max(0, width - box_w - 4), min(height, 4 + step * len(rows) + 4)
+    region = frame[4:y1, x0:width - 4]
+    region[:] = (region * 0.45).astype(np.uint8)
     for k, text in enumerate(rows):
-        (tw, _), _ = cv2.getTextSize(text, FONT, font_scale, 1)
-        _text(frame, text, (width - tw - 8, step * (k + 1)), font_scale, (255, 255, 255))
+        cv2.putText(frame, text, (x0 + 6, 4 + step * (k + 1) - 4), FONT, font_scale, (255, 255, 255), 1, cv2.LINE_AA)
