@@ -142,3 +142,21 @@ def test_counts_page_says_tracking_is_off_without_it():
         assert response.status == 404 and "--track" in json.loads(response.read())["error"]
     finally:
         server.close()
+
+
+def test_a_looping_file_in_latest_frame_mode_plays_at_its_frame_rate(tmp_path):
+    """--drop --loop on a file: paced at the clip's rate across the wrap (a preview plays at speed)."""
+    import time
+
+    path = str(tmp_path / "short.avi")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 20, (64, 48))
+    for k in range(5):
+        writer.write(np.full((48, 64, 3), 40 * k, np.uint8))
+    writer.release()
+    with open_source(path, drop=True, loop=True, max_frames=12) as source:
+        assert source.realtime and source.fps == pytest.approx(20)
+        start = time.perf_counter()
+        frames = list(source)
+        elapsed = time.perf_counter() - start
+    assert frames[-1].index == 11  # looped twice and more
+    assert elapsed >= 11 / 20 - 0.01  # never faster than the clip: 12 frames at 20 FPS
