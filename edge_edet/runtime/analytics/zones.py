@@ -7,7 +7,7 @@ the first frame it is seen inside to the last; a track that is briefly lost keep
 from __future__ import annotations
 
 import collections
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, Sequence, Tuple
 
 import numpy as np
 
@@ -19,7 +19,7 @@ class ZoneCounter:
         self.zone = zone
         self.inside_now: Dict[int, str] = {}  # track id -> label, seen inside this frame
         self.visits: Dict[int, Tuple[float, float]] = {}  # open visits: track id -> (entered, last seen inside)
-        self.completed: List[float] = []  # dwell seconds of closed visits
+        self.closed_count, self.closed_total, self.closed_max = 0, 0.0, 0.0  # finished visits (O(1) for all-day runs)
         self.visits_total = 0
 
     def update(self, ids: np.ndarray, boxes: np.ndarray, labels: Sequence[str], timestamp: float,
@@ -27,31 +27,38 @@ class ZoneCounter:
         ids = np.asarray(ids, np.int64)
         if anchors is None:
             anchors = anchor_points(boxes)
-        inside = self.zone.contains(anchors) if ids.size else np.zeros(0, bool)
-        self.inside_now = {int(ids[k]): labels[k] for k in np.flatnonzero(inside)}
-        for track_id in self.inside_now:
-            entered = self.visits.get(track_id, (None,))[0]
-            if entered is None:
-                entered = timestamp
-                self.visits_total += 1
-            self.visits[track_id] = (entered, timestamp)
-        if self.visits:
-            outside = [int(i) for i in ids[~inside] if int(i) in self.visits]
-            self.forget(outside)
+        inside = self.zone.contains(anchors).tolist() if ids.size else []
+        self.inside_now = {}
+        outside = []
+        for track_id, is_in, label in zip(ids.tolist(), inside, labels):
+            if is_in:
+                self.inside_now[track_id] = label
+                visit = self.visits.get(track_id)
+                if visit is None:
+                    self.visits_total += 1
+                self.visits[track_id] = (timestamp if visit is None else visit[0], timestamp)
+            elif track_id in self.visits:
+                outside.append(track_id)
+        self.forget(outside)
 
     def forget(self, track_ids: Iterable[int]) -> None:
         """Tracks seen outside, or expired: their open visits end at their last sighting inside."""
         for track_id in track_ids:
             visit = self.visits.pop(track_id, None)
             if visit is not None:
-                self.completed.append(visit[1] - visit[0])
+                dwell = visit[1] - visit[0]
+                self.closed_count += 1
+                self.closed_total += dwell
+                self.closed_max = max(self.closed_max, dwell)
 
     def counts(self) -> dict:
-        closed = self.completed
-        current = [last - entered for entered, last in self.visits.values()]
+        """occupancy / by_class: inside now; dwell_s: open visits (track id -> seconds so far);
+        mean_dwell_s: finished visits; max_dwell_s: finished and open ones."""
+        dwell = {str(tid): round(last - entered, 2) for tid, (entered, last) in sorted(self.visits.items())}
+        longest = max([self.closed_max] + list(dwell.values())) if (self.closed_count or dwell) else None
         return {"occupancy": len(self.inside_now),
                 "by_class": dict(sorted(collections.Counter(self.inside_now.values()).items())),
                 "visits": self.visits_total,
-                "dwell_s": {str(tid): round(last - entered, 2) for tid, (entered, last) in sorted(self.visits.items())},
-                "mean_dwell_s": round(float(np.mean(closed)), 2) if closed else None,
-                "max_dwell_s": round(float(max(closed + current)), 2) if (closed or current) else None}
+                "dwell_s": dwell,
+                "mean_dwell_s": round(self.closed_total / self.closed_count, 2) if self.closed_count else None,
+                "max_dwell_s": round(longest, 2) if longest is not None else None}
