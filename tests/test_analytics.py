@@ -6,7 +6,7 @@ are known exactly.  Speed is measured in scripts/bench_tracking.py, never here.
 import numpy as np
 import pytest
 
-from edge_edet.errors import EdgeEdetError
+from edge_edet.contract.errors import EdgeEdetError
 from edge_edet.runtime.analytics import (ByteTracker, Line, LineCounter, SmoothedRate, StreamAnalytics, Zone,
                                          ZoneCounter, parse_line, parse_zone)
 from edge_edet.runtime.analytics.geometry import iou_matrix, points_in_polygon, resolve

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_edet.metadata import DeployInfo
+from edge_edet.contract.metadata import DeployInfo
 from edge_edet.runtime.analytics import StreamAnalytics, parse_line, parse_zone
 from edge_edet.runtime.detections import Detections
-from edge_edet.runtime.letterbox import letterbox
+from edge_edet.contract.letterbox import letterbox
 from edge_edet.runtime.pipeline import Pipeline
 from edge_edet.runtime.sinks import JsonLinesSink, MjpegSink, Sink, VideoFileSink
 from edge_edet.runtime.sources import open_source

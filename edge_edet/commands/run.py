@@ -72,6 +72,17 @@ def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") ->
     out.add_argument("--summary-json", default=None, metavar="FILE",
                      help="also write the end-of-run summary as JSON")
 
+    count = parser.add_argument_group("tracking and counting (docs/analytics.md)")
+    count.add_argument("--track", action="store_true",
+                       help="track objects (ByteTrack-style, per class): a stable track_id per detection in the "
+                            "JSON lines, ID and trail on the overlay")
+    count.add_argument("--line", action="append", default=[], metavar="X1,Y1,X2,Y2[,NAME]",
+                       help="count tracks crossing this line, per direction and class (in = to the right-hand "
+                            "side walking from point 1 to point 2); pixels or fractions 0-1 of the frame; repeatable")
+    count.add_argument("--zone", action="append", default=[], metavar="X1,Y1,X2,Y2,X3,Y3,...[,NAME]",
+                       help="report occupancy and dwell time per track inside this polygon (3+ points, pixels or "
+                            "fractions); repeatable")
+
 
 def find_default_model(search_dirs: Sequence[str]) -> str:
     """The bundled person detector's deploy file, or one clear sentence on how to make it."""
@@ -134,6 +145,10 @@ def run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
             check_output_file(uri, flag)
     if args.summary_json:
         check_output_file(args.summary_json, "--summary-json")
+    from ..runtime.analytics.options import for_source, parse_options
+
+    shapes = parse_options(args.track, args.line, args.zone, log=_log)  # text mistakes before the model loads
+    analytics = None
     sinks: List = []
     source = None
     detector = None
@@ -153,6 +168,8 @@ def run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
 
         source = open_source(args.source, drop=args.drop, loop=args.loop, reconnect=args.reconnect,
                              max_frames=args.max_frames)
+        if shapes is not None:
+            analytics = for_source(shapes, source, log=_log)  # shapes against the frame, before the stream
         for sink in sinks:
             if isinstance(sink, VideoFileSink):
                 sink.fps = source.fps or 30.0
@@ -177,7 +194,7 @@ def run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
     from ..runtime.pipeline import Pipeline
     from ..runtime.stats import format_summary
 
-    pipeline = Pipeline(detector, source, sinks, overlay=args.overlay)
+    pipeline = Pipeline(detector, source, sinks, overlay=args.overlay, analytics=analytics)
     mode = "every frame" if source.drop is False else "latest frame"
     where = "".join(f", preview at {s.url}" for s in sinks if isinstance(s, MjpegSink))
     _log(f"running {detector.info.model} ({os.path.basename(model_path)}) on {source.spec.shown} ({mode}){where}; "

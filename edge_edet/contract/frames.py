@@ -71,6 +71,11 @@ class _ImageReader:
             if path not in self.undecodable:
                 self.undecodable.append(path)
 
+    def frame_size(self) -> Optional[tuple]:
+        """(width, height) of the first image (one decode), or None if it does not decode."""
+        image = cv2.imread(self.paths[0], cv2.IMREAD_COLOR) if self.paths else None
+        return (image.shape[1], image.shape[0]) if image is not None else None
+
     def warn_undecodable(self) -> None:
         if self.undecodable:
             example = self.undecodable[0]
@@ -95,6 +100,11 @@ class _CaptureReader:
         self.cap = self._open()
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and 0 < fps < 1000 else 0.0
+
+    def frame_size(self) -> Optional[tuple]:
+        """(width, height) the capture reports before the first read, or None when it does not say."""
+        width, height = (int(self.cap.get(p)) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+        return (width, height) if width > 0 and height > 0 else None
 
     def _attempts(self):
         """(description, open function) pairs tried in order."""

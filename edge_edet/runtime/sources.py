@@ -123,6 +123,12 @@ class FrameSource:
     def ended_reason(self) -> str:
         return getattr(self.reader, "ended_reason", "")
 
+    @property
+    def frame_size(self) -> Optional[tuple]:
+        """(width, height) known before the first frame, or None (then the first frame tells)."""
+        probe = getattr(self.reader, "frame_size", None)
+        return probe() if probe is not None else None
+
     def describe(self) -> dict:
         return {"source": self.spec.shown, "kind": self.spec.kind, "live": self.live, "drop": self.drop,
                 "fps": round(self.fps, 3) if self.fps else None}

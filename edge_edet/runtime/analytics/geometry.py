@@ -10,7 +10,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ...errors import EdgeEdetError
+from ...contract.errors import EdgeEdetError
 
 Point = Tuple[float, float]
 

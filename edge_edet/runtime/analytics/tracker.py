@@ -17,7 +17,7 @@ from typing import Deque, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ...errors import EdgeEdetError
+from ...contract.errors import EdgeEdetError
 from .geometry import anchor_points, iou_matrix
 from .kalman import KalmanBank
 
