@@ -6,7 +6,8 @@
 Runs the command without and with `--track --line ...` alternately (so background load hits both
 alike), every frame (the file default), headless, and reads end_to_end_fps from --summary-json.
 Prints each run, then as its last line one JSON object: median FPS of each side, their ratio,
-and the track stage's p50 / mean per frame.
+the median share of engine-only FPS each side reached within its own run (background load slows
+the engine too; this share is what tracking could take away), and the track stage's p50 / mean.
 """
 from __future__ import annotations
 
@@ -42,20 +43,24 @@ def main(argv=None) -> int:
     base = [sys.executable, "-m", "edge_edet", "run", "--engine", args.engine, "--source", args.source,
             "--headless", "--max-frames", str(args.max_frames)]
     sides = {"without": [], "with": []}
+    share = {"without": [], "with": []}  # end-to-end FPS over engine-only FPS, within each run
     track_ms = []
     for k in range(args.rounds):
         for side in ("without", "with") if k % 2 == 0 else ("with", "without"):
             command = base + (["--track", "--line", args.line] if side == "with" else [])
             summary = run(command)
             sides[side].append(summary["end_to_end_fps"])
+            share[side].append(summary["end_to_end_vs_engine"])
             if side == "with":
                 track_ms.append((summary["stages"]["track"]["p50_ms"], summary["stages"]["track"]["mean_ms"]))
             print(f"round {k + 1} {side:<8} --track: {summary['end_to_end_fps']} FPS end to end, "
-                  f"{summary['frames']} frames" + (f", counts {json.dumps(summary['counts']['lines'])}"
+                  f"{summary['end_to_end_vs_engine'] * 100:.1f}% of engine-only, {summary['frames']} frames" + (f", counts {json.dumps(summary['counts']['lines'])}"
                                                     if side == "with" else ""), flush=True)
     without, with_track = statistics.median(sides["without"]), statistics.median(sides["with"])
     print(json.dumps({"command": " ".join(base[2:]), "fps_without_track": without, "fps_with_track": with_track,
                       "with_vs_without": round(with_track / without, 4),
+                      "share_of_engine_without": statistics.median(share["without"]),
+                      "share_of_engine_with": statistics.median(share["with"]),
                       "track_stage_p50_ms": statistics.median(p for p, _ in track_ms),
                       "track_stage_mean_ms": statistics.median(m for _, m in track_ms),
                       "runs": sides}))
