@@ -111,5 +111,6 @@ class KalmanBank:
         sub[:, POS] += gain_p * innovation
         self.state[rows] = sub
 
-    def boxes(self) -> np.ndarray:
-        return states_to_boxes(self.state[:, POS])
+    def boxes(self, rows=None) -> np.ndarray:
+        """x1, y1, x2, y2 of every track, or of tracks `rows`."""
+        return states_to_boxes(self.state[:, POS] if rows is None else self.state[rows, POS])

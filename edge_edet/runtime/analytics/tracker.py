@@ -204,7 +204,7 @@ class ByteTracker:
         track_ids = np.full(len(scores), -1, np.int64)
         seen_ids = self.meta[rows, 0]
         track_ids[dets] = seen_ids
-        seen_boxes = self.bank.boxes()[rows] if rows.size else np.zeros((0, 4))
+        seen_boxes = self.bank.boxes(rows)
         anchors = anchor_points(seen_boxes)
         for track_id, point in zip(seen_ids.tolist(), anchors.tolist()):
             self.trails[track_id].append(point)
