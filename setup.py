@@ -19,7 +19,8 @@ setup(
     python_requires=">=3.8",
     packages=find_packages(include=["edge_edet", "edge_edet.*"]),
     package_data={"edge_edet": ["weights/*.pth", "weights/*.labels", "weights/*.md", "data/*.txt"]},
-    install_requires=["numpy>=1.22", "opencv-python-headless>=4.7", "tqdm>=4.60"],
+    install_requires=["numpy>=1.22", "opencv-python-headless>=4.7", "tqdm>=4.60",
+                      "scipy>=1.4"],  # Hungarian matching for --track; scipy needs only numpy (aarch64 wheels too)
     extras_require={
         "export": EXPORT,
         "eval": EVAL,

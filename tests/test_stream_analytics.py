@@ -47,6 +47,9 @@ class BlobDetector:
     def batch_size_for(self, count):
         return 1
 
+    def allocate_input(self, batch):
+        return np.zeros((batch,) + self.input_size + (3,), np.uint8)
+
     def preprocess(self, frames, out):
         return out, [letterbox(frame, self.input_size, out=out[i])[1] for i, frame in enumerate(frames)]
 

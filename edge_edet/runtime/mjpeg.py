@@ -5,8 +5,9 @@
     server.close()
 
 Pages: `/` (a page showing the stream), `/stream.mjpg` (multipart/x-mixed-replace), `/frame.jpg`
-(the latest frame), `/counts` (JSON: cumulative line counts, zone occupancy and dwell, with --track).  Loopback by default; each frame is JPEG-encoded once however many clients
-watch, and not at all when none does, so the preview costs the pipeline nothing when unused.
+(the latest frame), `/counts` (JSON: cumulative line counts, zone occupancy and dwell, with
+--track).  Loopback by default; each frame is JPEG-encoded once however many clients watch, and
+not at all when none does, so the preview costs the pipeline nothing when unused.
 """
 from __future__ import annotations
 
