@@ -29,11 +29,14 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, 1e-12)
 
 
+_X1_Y2 = np.array([0, 3])
+
+
 def anchor_points(boxes: np.ndarray) -> np.ndarray:
     """Bottom centre of each box: where a person or a car touches the ground, so a line drawn on
     the floor or the road counts what crosses it, whatever the object's height."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    points = boxes[:, [0, 3]]  # a copy
+    points = boxes[:, _X1_Y2]  # a copy
     points[:, 0] += boxes[:, 2]
     points[:, 0] *= 0.5
     return points

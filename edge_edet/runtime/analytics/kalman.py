@@ -32,9 +32,12 @@ def states_to_boxes(z: np.ndarray) -> np.ndarray:
     return np.concatenate([z[:, :2] - half, z[:, :2] + half], axis=1)
 
 
+_WHWH = np.array([2, 3, 2, 3])
+
+
 def _scales(z: np.ndarray) -> np.ndarray:
     """[N,4] per-coordinate scale (w, h, w, h) from cx, cy, w, h."""
-    return np.maximum(z[:, [2, 3, 2, 3]], 1.0)
+    return np.maximum(z[:, _WHWH], 1.0)
 
 
 # columns of the state array: position, velocity, and the 2x2 covariance blocks per coordinate

@@ -79,15 +79,15 @@ def _match(assign, iou_all: np.ndarray, track_rows: np.ndarray, det_cols: np.nda
     if rows_n == 0 or cols_n == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty, np.arange(rows_n), np.arange(cols_n)
-    iou = iou_all[np.ix_(track_rows, det_cols)]
+    iou = iou_all[track_rows[:, None], det_cols]
     rows, cols = assign(iou, maximize=True)
     good = iou[rows, cols] >= threshold
     rows, cols = rows[good], cols[good]
-    free_rows = np.ones(rows_n, bool)
-    free_cols = np.ones(cols_n, bool)
-    free_rows[rows] = False
-    free_cols[cols] = False
-    return rows, cols, np.flatnonzero(free_rows), np.flatnonzero(free_cols)
+    taken_rows = np.zeros(rows_n, bool)
+    taken_cols = np.zeros(cols_n, bool)
+    taken_rows[rows] = True
+    taken_cols[cols] = True
+    return rows, cols, (~taken_rows).nonzero()[0], (~taken_cols).nonzero()[0]
 
 
 class ByteTracker:
@@ -147,10 +147,10 @@ class ByteTracker:
         ids, last = self.meta[:, 0], self.meta[:, 2]
         alive = frame - last <= self.max_lost_frames  # expired tracks take no part; dropped below
 
-        high = np.flatnonzero(scores >= s.high_score)
-        low = np.flatnonzero((scores >= s.low_score) & (scores < s.high_score))
-        confirmed = np.flatnonzero(alive & (ids >= 0))
-        tentative = np.flatnonzero(alive & (ids < 0))
+        high = (scores >= s.high_score).nonzero()[0]
+        low = ((scores >= s.low_score) & (scores < s.high_score)).nonzero()[0]
+        confirmed = (alive & (ids >= 0)).nonzero()[0]
+        tentative = (alive & (ids < 0)).nonzero()[0]
         iou = iou_matrix(self.bank.boxes(), boxes)  # once per frame; the stages take sub-matrices
         if iou.size:
             iou[self.meta[:, 1][:, None] != classes[None, :]] = 0.0  # per class
