@@ -56,13 +56,13 @@ def main(argv=None) -> int:
             print(f"round {k + 1} {side:<8} --track: {summary['end_to_end_fps']} FPS end to end, "
                   f"{summary['end_to_end_vs_engine'] * 100:.1f}% of engine-only, {summary['frames']} frames" + (f", counts {json.dumps(summary['counts']['lines'])}"
                                                     if side == "with" else ""), flush=True)
-    without, with_track = statistics.median(sides["without"]), statistics.median(sides["with"])
+    without, with_track = round(statistics.median(sides["without"]), 3), round(statistics.median(sides["with"]), 3)
     print(json.dumps({"command": " ".join(base[2:]), "fps_without_track": without, "fps_with_track": with_track,
                       "with_vs_without": round(with_track / without, 4),
-                      "share_of_engine_without": statistics.median(share["without"]),
-                      "share_of_engine_with": statistics.median(share["with"]),
-                      "track_stage_p50_ms": statistics.median(p for p, _ in track_ms),
-                      "track_stage_mean_ms": statistics.median(m for _, m in track_ms),
+                      "share_of_engine_without": round(statistics.median(share["without"]), 4),
+                      "share_of_engine_with": round(statistics.median(share["with"]), 4),
+                      "track_stage_p50_ms": round(statistics.median(p for p, _ in track_ms), 3),
+                      "track_stage_mean_ms": round(statistics.median(m for _, m in track_ms), 3),
                       "runs": sides}))
     return 0
 
