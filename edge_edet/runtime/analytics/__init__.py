@@ -1,7 +1,8 @@
 """Stream analytics on top of per-frame detections: tracking, line and zone counting, a smoothed rate.
 
 Torch-free: numpy, scipy for the Hungarian step, and OpenCV only to draw the overlay (draw.py),
-so it runs wherever the runtime runs.  `StreamAnalytics` is what the pipeline uses; the parts stand alone:
+so it runs wherever the runtime runs.  `StreamAnalytics` is what the pipeline uses; the parts
+stand alone:
 
     tracker = ByteTracker(fps=25)                       # stable IDs, per class
     result = tracker.update(boxes, scores, class_ids)   # result.track_ids[i] for detection i
@@ -15,5 +16,5 @@ from .stream import AnalyticsFrame, StreamAnalytics
 from .tracker import ByteTracker, TrackerSettings, TrackResult
 from .zones import ZoneCounter
 
-__all__ = ["AnalyticsFrame", "ByteTracker", "Line", "LineCounter", "SmoothedRate", "StreamAnalytics", "TrackerSettings", "TrackResult", "Zone",
-           "ZoneCounter", "parse_line", "parse_zone"]
+__all__ = ["AnalyticsFrame", "ByteTracker", "Line", "LineCounter", "SmoothedRate", "StreamAnalytics",
+           "TrackerSettings", "TrackResult", "Zone", "ZoneCounter", "parse_line", "parse_zone"]
