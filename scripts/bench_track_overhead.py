@@ -54,8 +54,8 @@ def main(argv=None) -> int:
             if side == "with":
                 track_ms.append((summary["stages"]["track"]["p50_ms"], summary["stages"]["track"]["mean_ms"]))
             print(f"round {k + 1} {side:<8} --track: {summary['end_to_end_fps']} FPS end to end, "
-                  f"{summary['end_to_end_vs_engine'] * 100:.1f}% of engine-only, {summary['frames']} frames" + (f", counts {json.dumps(summary['counts']['lines'])}"
-                                                    if side == "with" else ""), flush=True)
+                  f"{summary['end_to_end_vs_engine'] * 100:.1f}% of engine-only, {summary['frames']} frames"
+                  + (f", counts {json.dumps(summary['counts']['lines'])}" if side == "with" else ""), flush=True)
     without, with_track = round(statistics.median(sides["without"]), 3), round(statistics.median(sides["with"]), 3)
     print(json.dumps({"command": " ".join(base[2:]), "fps_without_track": without, "fps_with_track": with_track,
                       "with_vs_without": round(with_track / without, 4),

@@ -194,7 +194,8 @@ class Pipeline:
             tracking = self.analytics is not None
             stages = (("pre", self._take_frame, self._pre, self._to_infer),
                       ("infer", lambda: self._get(self._to_infer), self._infer, self._to_post),
-                      ("post", lambda: self._get(self._to_post), self._post, self._to_track if tracking else self._to_sink))
+                      ("post", lambda: self._get(self._to_post), self._post,
+                       self._to_track if tracking else self._to_sink))
             if tracking:
                 stages += (("track", lambda: self._get(self._to_track), self._track, self._to_sink),)
             for name, take, work, outbox in stages:

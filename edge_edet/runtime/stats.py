@@ -119,7 +119,8 @@ def format_summary(summary: dict) -> str:
         lines.append(f"tracks {counts['tracks']}")
         for name, c in counts["lines"].items():
             per_class = ", ".join(f"{label} {v['in']}/{v['out']}" for label, v in c["by_class"].items())
-            lines.append(f"line {name}: in {c['in']}, out {c['out']}" + (f" (in/out: {per_class})" if per_class else ""))
+            lines.append(f"line {name}: in {c['in']}, out {c['out']}"
+                         + (f" (in/out: {per_class})" if per_class else ""))
         for name, z in counts["zones"].items():
             dwell = f", mean dwell {z['mean_dwell_s']} s" if z["mean_dwell_s"] is not None else ""
             lines.append(f"zone {name}: {z['occupancy']} inside at the end, {z['visits']} visits{dwell}"

@@ -66,7 +66,8 @@ def _hungarian():
     try:
         from scipy.optimize import linear_sum_assignment
     except ImportError:
-        raise EdgeEdetError("tracking needs scipy (pip install scipy; on a Jetson: sudo apt install python3-scipy)") from None
+        raise EdgeEdetError("tracking needs scipy (pip install scipy; on a Jetson: "
+                            "sudo apt install python3-scipy)") from None
     return linear_sum_assignment
 
 
