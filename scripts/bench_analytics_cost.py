@@ -46,6 +46,30 @@ def crowd(objects: int, frames: int, seed: int):
     return out
 
 
+def trackers_alone(frames, which: str) -> float:
+    """Median ms per frame of one tracker's update on these frames (after 30 frames)."""
+    if which == "ours":
+        from edge_edet.runtime.analytics import ByteTracker
+
+        tracker = ByteTracker(fps=30)
+        inputs = frames
+        step = lambda i, f: tracker.update(f[0], f[1], f[2], f[3], frame_index=i)  # noqa: E731
+    else:
+        import supervision as sv
+        from trackers import ByteTrackTracker
+
+        tracker = ByteTrackTracker(frame_rate=30)
+        inputs = [sv.Detections(xyxy=b.astype(np.float32), confidence=s.astype(np.float32), class_id=c)
+                  for b, s, c, _ in frames]
+        step = lambda i, f: tracker.update(f)  # noqa: E731
+    times = []
+    for index, item in enumerate(inputs):
+        t0 = time.perf_counter()
+        step(index, item)
+        times.append(time.perf_counter() - t0)
+    return round(float(np.median(times[30:])) * 1e3, 3)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=50)
@@ -53,6 +77,9 @@ def main(argv=None) -> int:
     parser.add_argument("--lines", type=int, default=2)
     parser.add_argument("--zones", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--reference", action="store_true",
+                        help="also time the trackers alone on the same frames: our ByteTracker.update and "
+                             "trackers.ByteTrackTracker.update (benchmark-only package)")
     args = parser.parse_args(argv)
     frames = crowd(args.objects, args.frames, args.seed)
     lines = [Line((0, H * (k + 1) / (args.lines + 1)), (W, H * (k + 1) / (args.lines + 1)), f"line{k + 1}")
@@ -77,6 +104,9 @@ def main(argv=None) -> int:
               "ms_per_frame_p99": round(float(np.percentile(times, 99)), 3),
               "cpu_ms_per_frame_mean": round(float(cpu_ms), 3),
               "line_counts": {k: (v["in"], v["out"]) for k, v in analytics.counts()["lines"].items()}}
+    if args.reference:
+        report["tracker_only_ms_median"] = {"ours": trackers_alone(frames, "ours"),
+                                            "trackers.ByteTrackTracker": trackers_alone(frames, "reference")}
     print(json.dumps(report))
     return 0
 
