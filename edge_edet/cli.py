@@ -26,11 +26,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    parsed = {}
+
+    def parse():
+        parser = build_parser()
+        parsed["args"] = parser.parse_args(argv)
+        if not getattr(parsed["args"], "func", None):
+            parser.print_help()
+            return 2
+        return 0
+
+    code = guarded(parse)  # building the parser imports the runtime (OpenCV): a missing cv2 is one sentence
+    if code or "args" not in parsed:
+        return code
+    args = parsed["args"]
     return guarded(lambda: args.func(args))
 
 

@@ -14,6 +14,8 @@ from typing import Callable, List, Optional
 from .errors import EdgeEdetError
 
 EXIT_USAGE = 2  # user mistake (argparse uses 2 as well)
+OPENCV_HINT = ("OpenCV is not installed: on a Jetson use JetPack's `sudo apt install python3-opencv` (it has "
+               "GStreamer for CSI cameras); elsewhere `pip install opencv-python-headless`")
 EXIT_INTERRUPTED = 130
 
 
@@ -81,6 +83,10 @@ def guarded(function: Callable[[], Optional[int]], prog: str = "edge-edet") -> i
         return int(function() or 0)
     except EdgeEdetError as exc:
         return fail(str(exc), prog)
+    except ModuleNotFoundError as exc:
+        if exc.name != "cv2":
+            raise
+        return fail(OPENCV_HINT, prog)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
