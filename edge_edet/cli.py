@@ -13,7 +13,8 @@ import sys
 from . import __version__
 from .contract.cli import guarded
 
-COMMANDS = ("info", "export", "convert", "calibrate", "build", "run", "eval", "bench", "train", "doctor")
+COMMANDS = ("info", "export", "convert", "calibrate", "build", "run", "eval", "bench", "train", "doctor", "serve",
+            "triton-repo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edge-edet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"edge_edet.commands.{name}").register(sub)  # a broken command is an error, not a gap
+        importlib.import_module(f"edge_edet.commands.{name.replace('-', '_')}").register(sub)  # a broken command is an error, not a gap
     return parser
 
 

@@ -125,4 +125,19 @@ def format_summary(summary: dict) -> str:
             dwell = f", mean dwell {z['mean_dwell_s']} s" if z["mean_dwell_s"] is not None else ""
             lines.append(f"zone {name}: {z['occupancy']} inside at the end, {z['visits']} visits{dwell}"
                          + (f", longest {z['max_dwell_s']} s" if z["max_dwell_s"] is not None else ""))
+    remote = (summary.get("backend") or {}).get("remote")
+    if remote:
+        lines.append(format_remote(remote))
     return "\n".join(lines)
+
+
+def format_remote(remote: dict) -> str:
+    """A remote back-end's round trip split into time in the server and on the network."""
+    trip = remote["round_trip"]
+    text = f"remote   round trip p50 {_ms(trip['p50_ms'])} ms, p99 {_ms(trip['p99_ms'])} ms"
+    server = remote.get("server")
+    if server:
+        text += (f"; in the server {_ms(server['mean_request_ms'])} ms (queue {_ms(server['mean_queue_ms'])}, "
+                 f"inference {_ms(server['mean_compute_ms'])}), network {_ms(remote.get('network_ms'))} ms "
+                 f"per request; server mean batch {server.get('mean_batch', '-')}")
+    return text

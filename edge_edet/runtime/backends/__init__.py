@@ -1,4 +1,4 @@
-"""Inference back-ends behind one interface (see base.Backend); chosen by file extension."""
+"""Inference back-ends behind one interface (see base.Backend); chosen by file extension or URI."""
 import os
 
 from ...contract.errors import EdgeEdetError
@@ -6,7 +6,13 @@ from ...contract.names import ENGINE_EXTENSIONS, ONNX_EXTENSION
 
 
 def open_backend(path: str, providers=None, **options):
-    """ONNX Runtime for .onnx; TensorRT for .trt/.engine/.plan."""
+    """ONNX Runtime for .onnx; TensorRT for .trt/.engine/.plan; a Triton server for triton://HOST:PORT/MODEL."""
+    from .triton_backend import is_triton_uri
+
+    if is_triton_uri(path):
+        from .triton_backend import TritonBackend
+
+        return TritonBackend(path, **options)
     if not os.path.isfile(path):
         raise EdgeEdetError(f"model file {path} does not exist")
     ext = os.path.splitext(path)[1].lower()

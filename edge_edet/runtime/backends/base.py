@@ -5,8 +5,18 @@ from typing import Dict
 
 import numpy as np
 
+from ...contract.errors import EdgeEdetError
 from ...contract.metadata import DeployInfo
 
+
+
+class BackendUnavailable(EdgeEdetError):
+    """A remote back-end is unreachable for now: try again in `retry_in` seconds (the pipeline
+    retries the same frame, or skips to the newest one for latest-frame sources)."""
+
+    def __init__(self, message: str, retry_in: float = 1.0):
+        super().__init__(message)
+        self.retry_in = float(retry_in)
 
 
 class Backend:
