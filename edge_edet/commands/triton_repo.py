@@ -1,0 +1,40 @@
+"""`edge-edet triton-repo`: a standard Triton model repository for the full server (NGC container, Kubernetes)."""
+from __future__ import annotations
+
+from ..argtypes import positive_int
+
+DESCRIPTION = ("Write REPO/NAME/1/model.onnx (onnxruntime_onnx) or model.plan (tensorrt_plan), REPO/NAME/config.pbtxt "
+               "(batch from the export, dynamic batching, the images input and four outputs, instance group, the "
+               "model's metadata as a parameter) and REPO/NAME/labels.txt, for `tritonserver --model-repository "
+               "REPO`.  Clients then run `edge-edet run --engine triton://HOST:8001/NAME`.")
+
+
+def _non_negative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else positive_int(text)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("triton-repo", help="write a Triton model repository for tritonserver",
+                                   description=DESCRIPTION)
+    parser.add_argument("--engine", "--model", dest="model", required=True, metavar="PATH",
+                        help="deploy .onnx or TensorRT engine (.plan/.trt/.engine with its .json sidecar)")
+    parser.add_argument("--repo", required=True, metavar="DIR", help="the model repository folder")
+    parser.add_argument("--name", default=None, help="model name (default: the file's stem)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into an existing non-empty repository, replacing REPO/NAME")
+    parser.add_argument("--max-batch", type=positive_int, default=None,
+                        help="largest batch Triton forms (default: the export's --dynamic-batch maximum)")
+    parser.add_argument("--max-queue-delay-us", type=_non_negative_int, default=2000,
+                        help="dynamic batching queue delay, microseconds (default 2000)")
+    parser.add_argument("--instances", type=positive_int, default=1, help="model instances (default 1)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..serve.repository import write_repository
+
+    folder = write_repository(args.model, args.repo, name=args.name, force=args.force, max_batch=args.max_batch,
+                              instances=args.instances, max_queue_delay_us=args.max_queue_delay_us)
+    print(f"wrote {folder} (config.pbtxt, labels.txt, 1/); serve it with "
+          f"`tritonserver --model-repository {args.repo}`")
+    return 0

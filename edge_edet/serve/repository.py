@@ -1,0 +1,131 @@
+"""`edge-edet triton-repo`: a standard Triton model repository for the full server (NGC container, Kubernetes).
+
+    REPO/NAME/config.pbtxt        platform onnxruntime_onnx or tensorrt_plan, max_batch_size from the
+                                  export, dynamic_batching, `images` UINT8 HxWx3, the four outputs,
+                                  instance_group, the artifact metadata as the `edge_edet` parameter
+    REPO/NAME/labels.txt          one label per line (detection_classes indexes it)
+    REPO/NAME/1/model.onnx        or model.plan
+
+The config is built as tritonclient's `ModelConfig` protobuf and written in protobuf text
+format, so it is exactly what Triton parses.  The repository is assembled in a temporary folder
+beside REPO and moved into place, so a failure leaves nothing half-written.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Optional
+
+from ..errors import EdgeEdetError
+from ..metadata import METADATA_KEY, DeployInfo, read_onnx_metadata, read_sidecar
+from ..runtime.backends import ENGINE_EXTENSIONS
+from .server import DEFAULT_QUEUE_DELAY_US, model_name
+from .tensors import check_servable, input_spec, output_specs, served_batch
+
+LABELS_FILE = "labels.txt"
+PLATFORMS = {".onnx": ("onnxruntime_onnx", "model.onnx"), ".plan": ("tensorrt_plan", "model.plan")}
+TYPES = {"uint8": "TYPE_UINT8", "int32": "TYPE_INT32", "float32": "TYPE_FP32"}
+
+
+def read_artifact(path: str) -> DeployInfo:
+    if not os.path.isfile(path):
+        raise EdgeEdetError(f"model file {path} does not exist")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".onnx":
+        return read_onnx_metadata(path)
+    if ext in ENGINE_EXTENSIONS:
+        return read_sidecar(path)
+    raise EdgeEdetError(f"{path}: unknown model type '{ext}'; expected .onnx or a TensorRT engine "
+                        f"({', '.join(ENGINE_EXTENSIONS)})")
+
+
+def model_config(info: DeployInfo, name: str, engine: bool, max_batch: int, instances: int = 1,
+                 max_queue_delay_us: int = DEFAULT_QUEUE_DELAY_US):
+    """The ModelConfig protobuf of a served edge_edet model."""
+    try:
+        from tritonclient.grpc import model_config_pb2 as pb
+    except ImportError:
+        raise EdgeEdetError("writing a Triton model repository needs tritonclient: pip install tritonclient") from None
+    import numpy as np
+
+    config = pb.ModelConfig(name=name, platform=PLATFORMS[".plan" if engine else ".onnx"][0])
+    # a dynamic export batches on the server; a static batch-B export takes exactly B (B>1: no batching)
+    batched = info.dynamic_batch or info.batch == 1
+    config.max_batch_size = max_batch if batched else 0
+    lead = () if batched else (info.batch,)
+    for spec, group in [(input_spec(info), config.input)] + [(s, config.output) for s in output_specs(info)]:
+        tensor = group.add(name=spec.name, data_type=pb.DataType.Value(TYPES[np.dtype(spec.dtype).name]))
+        tensor.dims.extend(lead + tuple(spec.dims))
+        if spec.name == "detection_classes":
+            tensor.label_filename = LABELS_FILE
+    if info.dynamic_batch and max_batch > 1:
+        config.dynamic_batching.max_queue_delay_microseconds = int(max_queue_delay_us)
+    group = config.instance_group.add(count=int(instances))
+    group.kind = pb.ModelInstanceGroup.KIND_GPU if engine else pb.ModelInstanceGroup.KIND_AUTO
+    config.parameters[METADATA_KEY].string_value = info.to_json()
+    return config
+
+
+def config_text(config) -> str:
+    from google.protobuf import text_format
+
+    return text_format.MessageToString(config)
+
+
+def _check_target(repo: str, force: bool) -> str:
+    full = os.path.abspath(os.path.expanduser(repo))
+    parent = os.path.dirname(full)
+    if not os.path.isdir(parent):
+        raise EdgeEdetError(f"--repo {repo}: folder {parent} does not exist")
+    if os.path.exists(full) and not os.path.isdir(full):
+        raise EdgeEdetError(f"--repo {repo} is a file, not a folder")
+    if os.path.isdir(full) and os.listdir(full) and not force:
+        raise EdgeEdetError(f"--repo {repo} exists and is not empty; pass --force to replace its model folder "
+                            f"(other models in it are kept)")
+    if not os.access(parent, os.W_OK) or (os.path.isdir(full) and not os.access(full, os.W_OK)):
+        raise EdgeEdetError(f"--repo {repo}: the folder is not writable")
+    return full
+
+
+def write_repository(model_path: str, repo: str, name: Optional[str] = None, force: bool = False,
+                     max_batch: Optional[int] = None, instances: int = 1,
+                     max_queue_delay_us: int = DEFAULT_QUEUE_DELAY_US) -> str:
+    """Write REPO/NAME (see the module docstring); returns the model folder."""
+    info = read_artifact(model_path)
+    check_servable(info, model_path)
+    name = model_name(model_path, name)
+    batch = served_batch(info, max_batch, model_path)
+    if instances < 1:
+        raise EdgeEdetError("--instances must be at least 1")
+    full = _check_target(repo, force)
+    engine = os.path.splitext(model_path)[1].lower() != ".onnx"
+    config = model_config(info, name, engine, batch, instances, max_queue_delay_us)
+
+    staging = tempfile.mkdtemp(prefix=".edge_edet-repo-", dir=os.path.dirname(full))
+    try:
+        model_dir = os.path.join(staging, name)
+        os.makedirs(os.path.join(model_dir, "1"))
+        shutil.copyfile(model_path, os.path.join(model_dir, "1", PLATFORMS[".plan" if engine else ".onnx"][1]))
+        with open(os.path.join(model_dir, "config.pbtxt"), "w", encoding="utf-8") as handle:
+            handle.write(config_text(config))
+        with open(os.path.join(model_dir, LABELS_FILE), "w", encoding="utf-8") as handle:
+            handle.write("".join(f"{label}\n" for label in info.labels))
+        for folder, _, files in os.walk(staging):
+            os.chmod(folder, 0o755)
+            for file in files:
+                os.chmod(os.path.join(folder, file), 0o644)
+        if not os.path.isdir(full):
+            os.rename(staging, full)  # the whole repository appears at once
+            return os.path.join(full, name)
+        target = os.path.join(full, name)
+        old = None
+        if os.path.exists(target):
+            old = tempfile.mkdtemp(prefix=f".{name}.old-", dir=full)
+            os.rename(target, os.path.join(old, name))
+        os.rename(model_dir, target)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+        return target
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
