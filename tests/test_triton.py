@@ -1,0 +1,450 @@
+"""Triton scale-out: `edge-edet serve` (PyTriton), `edge-edet triton-repo`, the triton:// back-end.
+
+Every server here is the real Triton Inference Server bundled in nvidia-pytriton, started by the
+test on free loopback ports and stopped at the end; the model is a real lite0 deploy ONNX with a
+dynamic batch.  The one stand-in is SlowBackend (the real ONNX Runtime back-end plus a sleep),
+which makes a real server answer slowly.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, shared_path
+from edge_edet.errors import EdgeEdetError
+from edge_edet.metadata import DeployInfo
+
+pytest.importorskip("tritonclient.grpc", reason="tritonclient is part of the test extra")
+grpcclient = pytest.importorskip("tritonclient.grpc")
+from tritonclient.grpc import model_config_pb2  # noqa: E402
+from google.protobuf import text_format  # noqa: E402
+
+HAVE_PYTRITON = True
+try:
+    import pytriton  # noqa: F401
+except ImportError:
+    HAVE_PYTRITON = False
+needs_pytriton = pytest.mark.skipif(not HAVE_PYTRITON, reason="nvidia-pytriton absent (.ci/run installs it --no-deps)")
+START_TIMEOUT_S = 120
+
+
+def free_ports(count=3):
+    sockets, ports = [], []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+        ports.append(s.getsockname()[1])
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def cli(*argv, timeout=120):
+    return subprocess.run([sys.executable, "-m", "edge_edet", *argv], capture_output=True, text=True, cwd=REPO,
+                          timeout=timeout)
+
+
+def one_sentence(stderr):
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("edge-edet: error: "), stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def video():
+    return shared_path("data", "video", "people_walking.mp4")
+
+
+@pytest.fixture(scope="module")
+def deploy_onnx(tmp_path_factory):
+    """A real lite0 deploy graph with a dynamic batch of 1..4 (random weights, low threshold: boxes come out)."""
+    import edge_edet
+    from edge_edet.export import export_onnx
+
+    path = str(tmp_path_factory.mktemp("model") / "person.onnx")
+    model = edge_edet.create_model("lite0", num_classes=2, input_size=320)
+    export_onnx(model, path, labels=["person", "bicycle"], score_threshold=0.001, dynamic_batch=4, log=lambda *a: None)
+    return path
+
+
+class ServeProcess:
+    """`python -m edge_edet serve ...` on free loopback ports, ready when the model answers."""
+
+    def __init__(self, model, name="person", ports=None, extra=()):
+        self.http, self.grpc, self.metrics = ports or free_ports()
+        self.name = name
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edge_edet", "serve", "--engine", model, "--name", name,
+             "--http-port", str(self.http), "--grpc-port", str(self.grpc), "--metrics-port", str(self.metrics),
+             *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)  # its own process group: kill() takes tritonserver and the stub too
+        self.output = ""
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{self.grpc}")
+        deadline = time.time() + START_TIMEOUT_S
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve exited with {self.proc.returncode}: {self.proc.stdout.read()}")
+            try:
+                if client.is_model_ready(name, client_timeout=2):
+                    break
+            except Exception:
+                pass
+            time.sleep(0.3)
+        else:
+            self.kill()
+            raise AssertionError("serve did not become ready in time")
+        client.close()
+
+    @property
+    def uri(self):
+        return f"triton://127.0.0.1:{self.grpc}/{self.name}"
+
+    def terminate(self, sig=signal.SIGTERM, timeout=60):
+        self.proc.send_signal(sig)
+        self.output, _ = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL to the whole server (serve, tritonserver, stub), as when its machine goes down."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.communicate(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(deploy_onnx):
+    if not HAVE_PYTRITON:
+        pytest.skip("nvidia-pytriton absent (.ci/run installs it --no-deps)")
+    process = ServeProcess(deploy_onnx)
+    yield process
+    code = process.terminate(signal.SIGTERM)
+    assert code == 0, process.output  # a clean stop on SIGTERM
+    assert "stopped (SIGTERM)" in process.output
+
+
+# -- the triton:// address --------------------------------------------------------------------
+def test_triton_uri_parsing():
+    from edge_edet.runtime.backends.triton_backend import parse_triton_uri
+
+    assert parse_triton_uri("triton://127.0.0.1:8001/person") == ("127.0.0.1", 8001, "person")
+    assert parse_triton_uri("TRITON://gpu-server:9001/d0_fp16.v2") == ("gpu-server", 9001, "d0_fp16.v2")
+    assert parse_triton_uri("triton://[::1]:8001/m") == ("::1", 8001, "m")
+    for bad in ("triton://host/person", "triton://host:abc/person", "triton://:8001/person", "triton://host:8001/",
+                "triton://host:8001/a/b", "triton://host:70000/m", "triton://host:8001/m?x=1", "triton://h:1/m#f"):
+        with pytest.raises(EdgeEdetError, match="expected triton://HOST:PORT/MODEL"):
+            parse_triton_uri(bad)
+
+
+def test_malformed_uri_is_one_sentence(video):
+    result = cli("run", "--engine", "triton://127.0.0.1/person", "--source", video, "--headless")
+    assert result.returncode == 2
+    assert "expected triton://HOST:PORT/MODEL" in one_sentence(result.stderr)
+
+
+def test_server_down_at_start_names_the_address(video, tmp_path):
+    port = free_ports(1)[0]
+    out = tmp_path / "out.mp4"
+    started = time.time()
+    result = cli("run", "--engine", f"triton://127.0.0.1:{port}/person", "--source", video, "--headless",
+                 "--output", str(out))
+    assert result.returncode == 2
+    line = one_sentence(result.stderr)
+    assert f"no Triton server answers at 127.0.0.1:{port}" in line
+    assert time.time() - started < 60
+    assert not out.exists() and os.listdir(tmp_path) == []  # nothing half-written
+
+
+# -- served batch rules (metadata only) ------------------------------------------------------------
+def _info(batch, dynamic):
+    return DeployInfo(model="lite0", input_size=(320, 320), labels=["person"], mean=(0, 0, 0), std=(1, 1, 1),
+                      batch=batch, dynamic_batch=dynamic)
+
+
+def test_served_batch_rules():
+    from edge_edet.serve.tensors import served_batch
+
+    assert served_batch(_info(4, True), None, "m") == 4
+    assert served_batch(_info(4, True), 2, "m") == 2
+    assert served_batch(_info(1, False), None, "m") == 1
+    assert served_batch(_info(2, False), 1, "m") == 2  # a static export is served at its own size
+    with pytest.raises(EdgeEdetError, match="--max-batch 8 is above the batch of m .4.; re-export"):
+        served_batch(_info(4, True), 8, "m")
+    with pytest.raises(EdgeEdetError, match="static batch of 1"):
+        served_batch(_info(1, False), 4, "m")
+
+
+def test_libpython_folder_goes_first():
+    from edge_edet.serve.environment import python_library_dir, use_own_libpython
+
+    env = {"LD_LIBRARY_PATH": "/opt/other:/usr/lib"}
+    folder = python_library_dir()
+    result = use_own_libpython(env)
+    if folder:  # this interpreter has a shared libpython: its folder is searched first
+        assert result.split(os.pathsep)[0] == folder and result.endswith("/opt/other:/usr/lib")
+        assert use_own_libpython(dict(env, LD_LIBRARY_PATH=result)) == result  # not added twice
+    else:
+        assert result == "/opt/other:/usr/lib"
+
+
+def test_pytriton_proxy_patch_rejects_unknown_proxy():
+    from edge_edet.serve.pytriton_compat import HELPER, patch_proxy_source
+
+    proxy = ("request[input_name] = input_tensor.as_numpy()\n"
+             "output_tensors=[pb_utils.Tensor(name, value) for name, value in casted.items()]\n")
+    patched = patch_proxy_source(proxy)
+    assert "_edge_edet_array(input_tensor)" in patched and "_edge_edet_tensor(pb_utils, name, value)" in patched
+    assert patched.endswith(HELPER)
+    compile(patched, "model.py", "exec")
+    with pytest.raises(EdgeEdetError, match="differs from the one edge_edet knows"):
+        patch_proxy_source("something else")
+
+
+# -- triton-repo ------------------------------------------------------------------------------------
+TRITON_TYPES = {1: "TYPE_FP32", 2: "TYPE_UINT8", 6: "TYPE_INT32"}  # onnx.TensorProto element types
+
+
+@pytest.mark.slow
+def test_repository_config_matches_the_onnx(deploy_onnx, tmp_path):
+    import onnx
+
+    repo = tmp_path / "repo"
+    result = cli("triton-repo", "--engine", deploy_onnx, "--repo", str(repo), "--instances", "2")
+    assert result.returncode == 0, result.stderr
+    folder = repo / "person"
+    assert sorted(os.listdir(folder)) == ["1", "config.pbtxt", "labels.txt"]
+    assert (folder / "1" / "model.onnx").read_bytes() == open(deploy_onnx, "rb").read()
+    config = text_format.Parse((folder / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    graph = onnx.load(deploy_onnx, load_external_data=False).graph
+    assert config.name == "person" and config.platform == "onnxruntime_onnx"
+    assert config.max_batch_size == 4 and config.dynamic_batching.max_queue_delay_microseconds == 2000
+    assert config.instance_group[0].count == 2
+    for declared, real in [(config.input, graph.input), (config.output, graph.output)]:
+        assert [t.name for t in declared] == [v.name for v in real]
+        for tensor, value in zip(declared, real):
+            shape = value.type.tensor_type.shape.dim
+            assert not shape[0].dim_value  # the ONNX's batch dimension is dynamic ...
+            assert list(tensor.dims) == [d.dim_value for d in shape[1:]]  # ... and the rest match exactly
+            assert model_config_pb2.DataType.Name(tensor.data_type) == TRITON_TYPES[value.type.tensor_type.elem_type]
+    props = {p.key: p.value for p in onnx.load(deploy_onnx, load_external_data=False).metadata_props}
+    assert json.loads(config.parameters["edge_edet"].string_value) == json.loads(props["edge_edet"])
+    assert (folder / "labels.txt").read_text().splitlines() == ["person", "bicycle"]
+    classes = [t for t in config.output if t.name == "detection_classes"][0]
+    assert classes.label_filename == "labels.txt"
+
+
+@pytest.mark.slow
+def test_repository_never_overwrites_without_force(deploy_onnx, tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "other" / "1").mkdir(parents=True)
+    (repo / "other" / "config.pbtxt").write_text('name: "other"')
+    result = cli("triton-repo", "--engine", deploy_onnx, "--repo", str(repo))
+    assert result.returncode == 2 and "--force" in one_sentence(result.stderr)
+    assert sorted(os.listdir(repo)) == ["other"] and sorted(os.listdir(tmp_path)) == ["repo"]
+    result = cli("triton-repo", "--engine", deploy_onnx, "--repo", str(repo), "--force", "--name", "det", "--max-batch", "2")
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(repo)) == ["det", "other"] and sorted(os.listdir(tmp_path)) == ["repo"]
+    config = text_format.Parse((repo / "det" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    assert config.max_batch_size == 2 and config.name == "det"
+
+
+@pytest.mark.slow
+def test_repository_bad_input(deploy_onnx, tmp_path):
+    foreign = tmp_path / "foreign.onnx"
+    foreign.write_bytes(b"not an onnx file")
+    repo = tmp_path / "repo"
+    for argv, expected in [(("--engine", str(foreign)), "not a readable ONNX file"),
+                           (("--engine", deploy_onnx, "--max-batch", "8"), "--max-batch 8 is above the batch"),
+                           (("--engine", str(tmp_path / "missing.onnx")), "does not exist"),
+                           (("--engine", deploy_onnx, "--name", "a/b"), "may hold only letters")]:
+        result = cli("triton-repo", *argv, "--repo", str(repo))
+        assert result.returncode == 2 and expected in one_sentence(result.stderr), result.stderr
+        assert sorted(os.listdir(tmp_path)) == ["foreign.onnx"]  # nothing half-written
+
+
+# -- serve and the triton:// back-end against a real server -------------------------------------------
+@pytest.mark.slow
+def test_served_model_matches_local_and_publishes_metadata(server, deploy_onnx, video):
+    import cv2
+
+    from edge_edet.runtime import Detector
+
+    local = Detector.from_file(deploy_onnx)
+    remote = Detector.from_file(server.uri)
+    try:
+        assert remote.input_size == (320, 320) and remote.labels == ["person", "bicycle"]  # from the server
+        assert remote.info.to_json() == local.info.to_json()
+        assert remote.backend.dynamic_batch and remote.backend.max_batch == 4
+        capture = cv2.VideoCapture(video)
+        frames = [capture.read()[1] for _ in range(3)]
+        capture.release()
+        for mine, theirs in zip(local.detect(frames), remote.detect(frames)):
+            assert len(mine.boxes) > 0 and len(mine.boxes) == len(theirs.boxes)
+            np.testing.assert_allclose(mine.boxes, theirs.boxes, atol=1e-3)
+            np.testing.assert_allclose(mine.scores, theirs.scores, atol=1e-5)
+            assert mine.labels == theirs.labels
+    finally:
+        remote.close()
+        local.close()
+
+
+@pytest.mark.slow
+def test_dynamic_batching_gathers_frames_from_many_clients(server):
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc}")
+    before = client.get_inference_statistics(server.name, as_json=True)["model_stats"][0]
+    images = np.random.default_rng(0).integers(0, 255, (1, 320, 320, 3), dtype=np.uint8)
+
+    def send():
+        own = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc}")
+        for _ in range(4):
+            request = grpcclient.InferInput("images", [1, 320, 320, 3], "UINT8")
+            request.set_data_from_numpy(images)
+            assert own.infer(server.name, [request]).as_numpy("num_detections").shape == (1, 1)
+        own.close()
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    after = client.get_inference_statistics(server.name, as_json=True)["model_stats"][0]
+    inferences = int(after["inference_count"]) - int(before.get("inference_count", 0))
+    executions = int(after["execution_count"]) - int(before.get("execution_count", 0))
+    assert inferences == 16
+    assert executions < inferences  # some executions carried more than one frame
+    config = client.get_model_config(server.name, as_json=True)["config"]
+    assert config["max_batch_size"] == 4 and "dynamic_batching" in config
+    client.close()
+
+
+@pytest.mark.slow
+def test_run_streams_through_the_server(server, video, tmp_path):
+    summary_path, json_path = tmp_path / "summary.json", tmp_path / "dets.jsonl"
+    result = cli("run", "--engine", server.uri, "--source", video, "--no-drop", "--headless", "--max-frames", "12",
+                 "--json", str(json_path), "--summary-json", str(summary_path))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(summary_path.read_text())
+    assert summary["frames"] == 12 and summary["dropped"] == 0
+    remote = summary["backend"]["remote"]
+    assert summary["backend"]["backend"] == "triton" and remote["round_trip"]["count"] >= 12
+    assert remote["server"]["requests"] >= 12 and remote["server"]["mean_compute_ms"] > 0
+    assert remote["network_ms"] >= 0 and remote["round_trip"]["mean_ms"] >= remote["server"]["mean_request_ms"] * 0.5
+    assert "remote   round trip" in result.stdout and "network" in result.stdout
+    lines = [json.loads(line) for line in json_path.read_text().splitlines()]
+    assert [line["frame"] for line in lines] == list(range(12))
+
+
+@pytest.mark.slow
+def test_unknown_model_is_one_sentence(server, video):
+    result = cli("run", "--engine", f"triton://127.0.0.1:{server.grpc}/nope", "--source", video, "--headless")
+    assert result.returncode == 2
+    assert f"the Triton server at 127.0.0.1:{server.grpc} has no model 'nope' ready" in one_sentence(result.stderr)
+
+
+@pytest.mark.slow
+def test_serve_bad_input(server, deploy_onnx, tmp_path):
+    foreign = tmp_path / "foreign.onnx"
+    foreign.write_bytes(b"\x08\x07garbage")
+    http, grpc, metrics = free_ports()
+    for argv, expected in [(("--engine", deploy_onnx, "--grpc-port", str(server.grpc)), "is already in use"),
+                           (("--engine", str(foreign)), "not a readable ONNX file"),
+                           (("--engine", deploy_onnx, "--max-batch", "8"), "--max-batch 8 is above the batch")]:
+        ports = {"--http-port": str(http), "--grpc-port": str(grpc), "--metrics-port": str(metrics)}
+        args = list(argv)
+        for flag, value in ports.items():
+            if flag not in args:
+                args += [flag, value]
+        result = cli("serve", *args, timeout=60)
+        assert result.returncode == 2 and expected in one_sentence(result.stderr), result.stderr
+    assert os.listdir(tmp_path) == ["foreign.onnx"]
+
+
+# -- faults -----------------------------------------------------------------------------------------
+@pytest.mark.slow
+@needs_pytriton
+def test_server_killed_mid_stream_reconnects_without_skipping(deploy_onnx, video, tmp_path):
+    """--no-drop: the client says the server is gone, backs off, reconnects and loses no frame."""
+    ports = free_ports()
+    first = ServeProcess(deploy_onnx, ports=ports)
+    json_path = tmp_path / "dets.jsonl"
+    frames = 40
+    client = subprocess.Popen([sys.executable, "-m", "edge_edet", "run", "--engine", first.uri, "--source", video,
+                               "--no-drop", "--headless", "--max-frames", str(frames), "--json", str(json_path)],
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = None
+    try:
+        watcher = grpcclient.InferenceServerClient(f"127.0.0.1:{first.grpc}")
+        deadline = time.time() + 120
+        while time.time() < deadline and served(watcher, first.name) < 8:  # mid-stream, by the server's count
+            time.sleep(0.05)
+        watcher.close()
+        assert client.poll() is None
+        first.kill()  # SIGKILL: no goodbye
+        time.sleep(2.0)
+        second = ServeProcess(deploy_onnx, ports=ports)
+        out, err = client.communicate(timeout=180)
+    finally:
+        if client.poll() is None:
+            client.kill()
+        first.kill()
+        if second:
+            second.terminate()
+    assert client.returncode == 0, err
+    assert "lost the Triton server at 127.0.0.1" in err and "reconnected to the Triton server" in err
+    lines = [json.loads(line) for line in json_path.read_text().splitlines()]
+    assert [line["frame"] for line in lines] == list(range(frames))  # not one frame skipped
+    assert "dropped 0" in out
+
+
+def served(client, name):
+    stats = client.get_inference_statistics(name, as_json=True)["model_stats"]
+    return int(stats[0].get("inference_count", 0)) if stats else 0
+
+
+class SlowBackend:
+    """Stand-in: the real ONNX Runtime back-end plus a fixed sleep, so a real server answers slowly."""
+
+    def __init__(self, inner, delay_s):
+        self.inner, self.delay_s = inner, delay_s
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def infer(self, images):
+        time.sleep(self.delay_s)
+        return self.inner.infer(images)
+
+
+@pytest.mark.slow
+@needs_pytriton
+def test_slow_server_live_source_keeps_only_the_newest_frame(deploy_onnx, video, monkeypatch):
+    """A live (latest-frame) source on a slow server: frames are dropped at the source, latency stays flat."""
+    from edge_edet.runtime import Detector
+    from edge_edet.runtime.pipeline import Pipeline
+    from edge_edet.runtime.sources import open_source
+    from edge_edet.serve import server as serve_module
+
+    delay = 0.4
+    original = serve_module.open_backend
+    monkeypatch.setattr(serve_module, "open_backend", lambda *a, **k: SlowBackend(original(*a, **k), delay))
+    http, grpc, metrics = free_ports()
+    options = serve_module.ServeOptions(deploy_onnx, name="slow", http_port=http, grpc_port=grpc, metrics_port=metrics)
+    with serve_module.Server(options, log=lambda message: None):
+        detector = Detector.from_file(f"triton://127.0.0.1:{grpc}/slow")
+        source = open_source(video, drop=True, realtime=True, max_frames=60)  # a 10 fps 'camera'
+        summary = Pipeline(detector, source, overlay=False).run()
+        detector.close()
+    assert summary["dropped"] > summary["frames"]  # most frames were replaced by newer ones at the source
+    latency = summary["latency"]
+    assert latency["p50_ms"] < 4 * delay * 1e3  # about one inference, not a growing queue
+    assert latency["p99_ms"] < 6 * delay * 1e3
