@@ -448,3 +448,68 @@ def test_slow_server_live_source_keeps_only_the_newest_frame(deploy_onnx, video,
     latency = summary["latency"]
     assert latency["p50_ms"] < 4 * delay * 1e3  # about one inference, not a growing queue
     assert latency["p99_ms"] < 6 * delay * 1e3
+
+
+class RecordingSink:
+    """Records (frame index, time delivered); asks to stop once `after` frames came after the reconnect."""
+
+    needs_image = False
+
+    def __init__(self):
+        self.delivered = []
+        self.stop_requested = False
+        self.reconnected_at = None
+
+    def write(self, frame, detections, image):
+        now = time.monotonic()
+        self.delivered.append((frame.index, now))
+        if self.reconnected_at and sum(1 for _, t in self.delivered if t > self.reconnected_at) >= 5:
+            self.stop_requested = True
+
+    def close(self):
+        pass
+
+
+@pytest.mark.slow
+@needs_pytriton
+def test_server_killed_live_source_sends_the_newest_frame_next(deploy_onnx, video):
+    """Latest-frame source: frames captured during the outage are dropped; the first frame after the
+    reconnect is a fresh one, not the one that was in flight when the server died."""
+    from edge_edet.runtime import Detector
+    from edge_edet.runtime.pipeline import Pipeline
+    from edge_edet.runtime.sources import open_source
+
+    ports = free_ports()
+    first = ServeProcess(deploy_onnx, ports=ports)
+    second = None
+    detector = Detector.from_file(first.uri)
+    source = open_source(video, drop=True, realtime=True)  # a 10 fps 'camera'
+    sink = RecordingSink()
+    pipeline = Pipeline(detector, source, [sink], overlay=False)
+    result = {}
+    runner = threading.Thread(target=lambda: result.setdefault("summary", pipeline.run()), daemon=True)
+    runner.start()
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(sink.delivered) < 5:
+            time.sleep(0.05)
+        first.kill()
+        killed_at = time.monotonic()
+        time.sleep(2.0)
+        second = ServeProcess(deploy_onnx, ports=ports)
+        sink.reconnected_at = time.monotonic()
+        runner.join(timeout=120)
+    finally:
+        pipeline.stop("test over")
+        runner.join(timeout=30)
+        detector.close()
+        first.kill()
+        if second:
+            second.terminate()
+    summary = result["summary"]
+    before = [index for index, t in sink.delivered if t <= killed_at]
+    after = [index for index, t in sink.delivered if t > sink.reconnected_at]
+    outage_frames = (sink.reconnected_at - killed_at) * 10  # frames the camera made while the server was away
+    assert len(after) >= 5
+    assert after[0] - before[-1] >= 0.8 * outage_frames  # the newest frame went next, not the stale one
+    assert summary["dropped"] >= outage_frames * 0.8

@@ -81,7 +81,7 @@ class TritonBackend(Backend):
     name = "triton"
 
     def __init__(self, uri: str, timeout_s: float = 10.0, request_timeout_s: float = 60.0, give_up_s: float = 60.0,
-                 backoff_s: float = 0.25, max_backoff_s: float = 4.0, log=_log, **_ignored):
+                 backoff_s: float = 0.25, max_backoff_s: float = 2.0, log=_log, **_ignored):
         try:
             import tritonclient.grpc as grpcclient
             from tritonclient.utils import InferenceServerException
