@@ -513,3 +513,50 @@ def test_server_killed_live_source_sends_the_newest_frame_next(deploy_onnx, vide
     assert len(after) >= 5
     assert after[0] - before[-1] >= 0.8 * outage_frames  # the newest frame went next, not the stale one
     assert summary["dropped"] >= outage_frames * 0.8
+
+
+@pytest.mark.slow
+@needs_pytriton
+def test_repository_is_read_by_a_real_tritonserver(deploy_onnx, tmp_path):
+    """The tritonserver binary bundled in nvidia-pytriton has no ONNX Runtime back-end, so it cannot run
+    the model; it does read the repository: our config gets as far as the back-end lookup, while a
+    config with one wrong field is rejected while parsing."""
+    import pytriton
+
+    from edge_edet.serve.environment import use_own_libpython
+
+    repo = tmp_path / "repo"
+    assert cli("triton-repo", "--engine", deploy_onnx, "--repo", str(repo)).returncode == 0
+    broken = repo / "broken"
+    broken.mkdir()
+    (broken / "config.pbtxt").write_text((repo / "person" / "config.pbtxt").read_text()
+                                         .replace('name: "person"', 'name: "broken"')
+                                         .replace("max_batch_size: 4", "max_batch_size: four"))
+    root = os.path.dirname(pytriton.__file__)
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(os.path.dirname(root), "nvidia_pytriton.libs"))
+    use_own_libpython(env)
+    http, grpc, metrics = free_ports()
+    proc = subprocess.Popen([os.path.join(root, "tritonserver", "bin", "tritonserver"), "--model-repository", str(repo),
+                             "--backend-directory", os.path.join(root, "tritonserver", "backends"),
+                             "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics),
+                             "--http-address", "127.0.0.1", "--grpc-address", "127.0.0.1",
+                             "--metrics-address", "127.0.0.1", "--exit-on-error=false"],
+                            env=env, stdout=open(tmp_path / "triton.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc}")
+        deadline, models = time.time() + 60, {}
+        while time.time() < deadline and "person" not in models:
+            try:
+                models = {m["name"]: m for m in client.get_model_repository_index(as_json=True).get("models", [])
+                          if m.get("reason")}
+            except Exception:
+                pass
+            time.sleep(0.3)
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "unable to find backend library for backend 'onnxruntime'" in models["person"]["reason"]
+    log = (tmp_path / "triton.log").read_text()
+    assert "broken" in log and "four" in log  # the wrong field is named while parsing ...
+    assert "broken" not in models or "backend library" not in models["broken"]["reason"]  # ... and never loaded

@@ -27,7 +27,8 @@ class Detector:
 
     @classmethod
     def from_file(cls, path: str, providers=None, **options) -> "Detector":
-        """Open an .onnx (ONNX Runtime) or .trt/.engine/.plan (TensorRT) file made by edge_edet."""
+        """Open an .onnx (ONNX Runtime) or .trt/.engine/.plan (TensorRT) file made by edge_edet, or a model
+        served by Triton (triton://HOST:PORT/MODEL)."""
         return cls(open_backend(path, providers=providers, **options))
 
     # -- stages ---------------------------------------------------------------------------
