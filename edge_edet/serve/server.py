@@ -13,6 +13,7 @@ nothing and leaves nothing behind.  SIGINT / SIGTERM stop the server cleanly.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -93,11 +94,12 @@ class Server:
         self.backends = []
         self.triton = None
         self._log_dir = None
+        self.log_file = ""
         try:
             self._open_model()
             self._start()
         except BaseException:
-            self.stop()
+            self.stop(keep_log=True)  # a failed start names its log
             raise
 
     # -- model --------------------------------------------------------------------------------
@@ -181,7 +183,7 @@ class Server:
     def is_alive(self) -> bool:
         return self.triton is not None and self.triton.is_alive()
 
-    def stop(self) -> None:
+    def stop(self, keep_log: bool = False) -> None:
         if self.triton is not None:
             try:
                 self.triton.stop()
@@ -190,6 +192,9 @@ class Server:
         for backend in self.backends:
             backend.close()
         self.backends = []
+        if self._log_dir and not keep_log:
+            shutil.rmtree(self._log_dir, ignore_errors=True)
+            self._log_dir = None
 
     def __enter__(self):
         return self
@@ -218,6 +223,7 @@ def serve(options: ServeOptions, log: Callable[[str], None] = print) -> int:
             sys.stdout.flush()
             while not stop.wait(0.5):
                 if not server.is_alive():
+                    server.stop(keep_log=True)
                     raise EdgeEdetError(f"the Triton server stopped on its own; its log: {server.log_file}")
         log(f"stopped ({received[0] if received else 'done'})")
         return 0
