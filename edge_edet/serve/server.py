@@ -94,6 +94,7 @@ class Server:
         self.backends = []
         self.triton = None
         self._log_dir = None
+        self._keep_log = False
         self.log_file = ""
         try:
             self._open_model()
@@ -192,7 +193,8 @@ class Server:
         for backend in self.backends:
             backend.close()
         self.backends = []
-        if self._log_dir and not keep_log:
+        self._keep_log = self._keep_log or keep_log
+        if self._log_dir and not self._keep_log:
             shutil.rmtree(self._log_dir, ignore_errors=True)
             self._log_dir = None
 
