@@ -9,6 +9,8 @@ all started at once.  Reported per configuration: aggregate FPS (all frames over
 client's stream time, so it never flatters), p50 / p99 end-to-end latency (capture to sink, from
 each client's summary: mean of p50s, max of p99s) and, for the server, the mean batch Triton
 formed (inference count / execution count from its statistics, over that configuration only).
+Server and local runs alternate per client count (the idle server stays up), so the load of a
+shared machine drifts over both alike.
 """
 from __future__ import annotations
 
@@ -108,7 +110,7 @@ def main(argv=None) -> int:
                 raise SystemExit(f"serve failed: {server.stdout.read()}")
             time.sleep(0.5)
         results = []
-        try:
+        try:  # interleaved (server, then local, per client count) so a shared machine's drift hits both alike
             for count in counts:
                 before = server_counts(client, "person")
                 row = run_clients(f"triton://127.0.0.1:{grpc}/person", count, args.source, folder, "triton",
@@ -118,15 +120,14 @@ def main(argv=None) -> int:
                 row["mode"] = "triton"
                 results.append(row)
                 print(json.dumps(row), flush=True)
+                row = run_clients(model, count, args.source, folder, "local", args.max_frames)
+                row["mode"] = "local ORT"
+                results.append(row)
+                print(json.dumps(row), flush=True)
         finally:
             client.close()
             server.send_signal(signal.SIGTERM)
             server.communicate(timeout=60)
-        for count in counts:
-            row = run_clients(model, count, args.source, folder, "local", args.max_frames)
-            row["mode"] = "local ORT"
-            results.append(row)
-            print(json.dumps(row), flush=True)
 
     best_local = max(r["aggregate_fps"] for r in results if r["mode"] != "triton")
     print()
