@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, shared_path
-from edge_edet.errors import EdgeEdetError
-from edge_edet.metadata import DeployInfo
+from edge_edet.contract.errors import EdgeEdetError
+from edge_edet.contract.metadata import DeployInfo
 
 pytest.importorskip("tritonclient.grpc", reason="tritonclient is part of the test extra")
 grpcclient = pytest.importorskip("tritonclient.grpc")

@@ -32,7 +32,8 @@ EXIT_SOURCE_LOST = 1
 def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--engine", "--model", dest="model", default=None, metavar="PATH",
-                       help="deploy .onnx (ONNX Runtime) or TensorRT engine (.trt/.engine/.plan) made by edge-edet; "
+                       help="deploy .onnx (ONNX Runtime) or TensorRT engine (.trt/.engine/.plan) made by edge-edet, or "
+                            "triton://HOST:PORT/MODEL (a model served by `edge-edet serve` or tritonserver); "
                             f"default: a person detector ({', '.join(BUNDLED_DEPLOY_NAMES)}) in the current folder")
     add_providers_argument(model)
     model.add_argument("--threads", type=positive_int, default=None,

@@ -1,7 +1,7 @@
 """`edge-edet serve`: a deploy model on Triton Inference Server (PyTriton), for many clients."""
 from __future__ import annotations
 
-from ..argtypes import positive_int
+from ..contract.cli import add_providers_argument, non_negative_int, positive_int
 
 DESCRIPTION = ("Serve a deploy .onnx (ONNX Runtime) or TensorRT engine on NVIDIA Triton Inference Server through "
                "PyTriton: dynamic batching of frames from many clients, gRPC, HTTP and Prometheus metrics.  The "
@@ -19,10 +19,6 @@ def _port(text: str) -> int:
     return value
 
 
-def _non_negative_int(text: str) -> int:
-    return 0 if text.strip() == "0" else positive_int(text)
-
-
 def register(subparsers) -> None:
     parser = subparsers.add_parser("serve", help="serve a model on Triton Inference Server (many cameras, one GPU)",
                                    description=DESCRIPTION)
@@ -37,11 +33,11 @@ def register(subparsers) -> None:
     parser.add_argument("--metrics-port", type=_port, default=8002, help="Prometheus metrics port (default 8002)")
     parser.add_argument("--max-batch", type=positive_int, default=None,
                         help="largest batch the server forms (default: the export's --dynamic-batch maximum)")
-    parser.add_argument("--max-queue-delay-us", type=_non_negative_int, default=2000,
+    parser.add_argument("--max-queue-delay-us", type=non_negative_int, default=2000,
                         help="how long a frame may wait for others to fill a batch, microseconds (default 2000)")
     parser.add_argument("--instances", type=positive_int, default=1,
                         help="model instances run in parallel, each with its own session (default 1)")
-    parser.add_argument("--providers", default=None, help="ONNX Runtime execution providers, e.g. cuda,cpu")
+    add_providers_argument(parser)
     parser.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime CPU threads per instance")
     parser.add_argument("--verbose", action="store_true", help="show Triton's own log on the console")
     parser.set_defaults(func=run)
@@ -50,9 +46,14 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..serve.server import ServeOptions, serve
 
-    providers = [p.strip() for p in args.providers.split(",") if p.strip()] if args.providers else None
     options = ServeOptions(model_path=args.model, name=args.name, host=args.host, http_port=args.http_port,
                            grpc_port=args.grpc_port, metrics_port=args.metrics_port, max_batch=args.max_batch,
                            max_queue_delay_us=args.max_queue_delay_us, instances=args.instances,
-                           providers=providers, threads=args.threads, verbose=args.verbose)
+                           providers=args.providers, threads=args.threads, verbose=args.verbose)
     return serve(options, log=lambda message: print(message, flush=True))
+
+
+def main(argv=None, prog=None) -> int:
+    from . import command_main
+
+    return command_main(__import__(__name__, fromlist=["register"]), argv, prog)

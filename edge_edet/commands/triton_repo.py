@@ -1,16 +1,12 @@
 """`edge-edet triton-repo`: a standard Triton model repository for the full server (NGC container, Kubernetes)."""
 from __future__ import annotations
 
-from ..argtypes import positive_int
+from ..contract.cli import non_negative_int, positive_int
 
 DESCRIPTION = ("Write REPO/NAME/1/model.onnx (onnxruntime_onnx) or model.plan (tensorrt_plan), REPO/NAME/config.pbtxt "
                "(batch from the export, dynamic batching, the images input and four outputs, instance group, the "
                "model's metadata as a parameter) and REPO/NAME/labels.txt, for `tritonserver --model-repository "
                "REPO`.  Clients then run `edge-edet run --engine triton://HOST:8001/NAME`.")
-
-
-def _non_negative_int(text: str) -> int:
-    return 0 if text.strip() == "0" else positive_int(text)
 
 
 def register(subparsers) -> None:
@@ -24,7 +20,7 @@ def register(subparsers) -> None:
                         help="write into an existing non-empty repository, replacing REPO/NAME")
     parser.add_argument("--max-batch", type=positive_int, default=None,
                         help="largest batch Triton forms (default: the export's --dynamic-batch maximum)")
-    parser.add_argument("--max-queue-delay-us", type=_non_negative_int, default=2000,
+    parser.add_argument("--max-queue-delay-us", type=non_negative_int, default=2000,
                         help="dynamic batching queue delay, microseconds (default 2000)")
     parser.add_argument("--instances", type=positive_int, default=1, help="model instances (default 1)")
     parser.set_defaults(func=run)
@@ -38,3 +34,9 @@ def run(args) -> int:
     print(f"wrote {folder} (config.pbtxt, labels.txt, 1/); serve it with "
           f"`tritonserver --model-repository {args.repo}`")
     return 0
+
+
+def main(argv=None, prog=None) -> int:
+    from . import command_main
+
+    return command_main(__import__(__name__, fromlist=["register"]), argv, prog)

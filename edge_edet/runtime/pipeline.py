@@ -22,11 +22,13 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from .analytics.draw import draw_analytics
+from .backends.base import BackendUnavailable
 from .overlay import draw_detections
 from .sources import FrameSource, open_source
 from .stats import STAGES, PipelineStats
 
 _END = object()
+_SKIP = object()  # a stage gave its item up (a remote back-end was down): nothing goes on
 
 
 def _owned(outputs: dict) -> dict:
@@ -61,6 +63,8 @@ class Pipeline:
         self._abort = threading.Event()
         self._errors: List[BaseException] = []
         self._threads: List[threading.Thread] = []
+        self.skipped = 0  # frames given up while a remote back-end was unreachable
+        self._stale_before = 0.0  # latest-frame sources: frames captured before this are not sent
         self.stop_reason = ""
 
     # -- control ----------------------------------------------------------------------------
@@ -125,10 +129,31 @@ class Pipeline:
 
     def _infer(self, item):
         frame, batch, scales = item
-        outputs = _owned(self.detector.infer(batch))
-        self.stats.images_inferred += 1
+        stale = self.source.drop and frame.captured_at < self._stale_before
+        outputs = None if stale else self._infer_retrying(batch)
         self._pool.put(batch)
-        return frame, outputs, scales
+        if outputs is None:
+            self.skipped += 1
+            return _SKIP
+        self.stats.images_inferred += 1
+        return frame, _owned(outputs), scales
+
+    def _infer_retrying(self, batch):
+        """A remote back-end that is down raises BackendUnavailable: wait its back-off, then retry
+        the same frame (every-frame sources) or give it up for a fresh one (latest-frame: frames
+        captured before the wait ended are stale).  None: the frame is given up."""
+        while True:
+            try:
+                return self.detector.infer(batch)
+            except BackendUnavailable as exc:
+                if self._stopping.is_set():
+                    return None
+                self._abort.wait(exc.retry_in)
+                if self._abort.is_set():
+                    return None
+                if self.source.drop:
+                    self._stale_before = time.perf_counter()
+                    return None
 
     def _post(self, item):
         frame, outputs, scales = item
@@ -154,6 +179,8 @@ class Pipeline:
                     return
                 t0 = time.perf_counter()
                 result = work(item)
+                if result is _SKIP:
+                    continue
                 self.stats.add(name, time.perf_counter() - t0)
                 if not self._put(outbox, result):
                     return
@@ -252,7 +279,7 @@ class Pipeline:
         reason = self.stop_reason or self.source.ended_reason
         if reason:
             extra["ended"] = reason
-        return self.stats.summary(dropped=self.source.dropped, extra=extra)
+        return self.stats.summary(dropped=self.source.dropped + self.skipped, extra=extra)
 
 
 def benchmark_source(detector, source_uri, drop: bool = False, loop: bool = False, max_frames: Optional[int] = None,

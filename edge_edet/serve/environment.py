@@ -14,7 +14,7 @@ import socket
 import sysconfig
 from typing import Dict, Iterable, Tuple
 
-from ..errors import EdgeEdetError
+from ..contract.errors import EdgeEdetError
 
 
 def python_library_dir() -> str:

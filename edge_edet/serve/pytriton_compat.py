@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import EdgeEdetError
+from ..contract.errors import EdgeEdetError
 
 PROXY_FILE = "model.py"
 REPLACEMENTS = (("pb_utils.Tensor(name, value)", "_edge_edet_tensor(pb_utils, name, value)"),  # outputs

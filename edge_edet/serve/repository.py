@@ -17,9 +17,9 @@ import shutil
 import tempfile
 from typing import Optional
 
-from ..errors import EdgeEdetError
-from ..metadata import METADATA_KEY, DeployInfo, read_onnx_metadata, read_sidecar
-from ..runtime.backends import ENGINE_EXTENSIONS
+from ..contract.errors import EdgeEdetError
+from ..contract.metadata import METADATA_KEY, DeployInfo, read_onnx_metadata, read_sidecar
+from ..contract.names import ENGINE_EXTENSIONS
 from .server import DEFAULT_QUEUE_DELAY_US, model_name
 from .tensors import check_servable, input_spec, output_specs, served_batch
 

@@ -23,8 +23,8 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from ..errors import EdgeEdetError
-from ..metadata import METADATA_KEY
+from ..contract.errors import EdgeEdetError
+from ..contract.metadata import METADATA_KEY
 from ..runtime.backends import open_backend
 from ..runtime.backends.triton_backend import MODEL_NAME, is_triton_uri
 from .environment import check_ports_free, use_own_libpython

@@ -10,11 +10,9 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from ..errors import EdgeEdetError
-from ..metadata import DeployInfo
-from ..runtime.backends.base import NMS_OUTPUTS
-
-INPUT = "images"
+from ..contract.errors import EdgeEdetError
+from ..contract.metadata import DeployInfo
+from ..contract.names import INPUT_NAME, NMS_OUTPUTS
 
 
 @dataclass(frozen=True)
@@ -26,7 +24,7 @@ class TensorSpec:
 
 def input_spec(info: DeployInfo) -> TensorSpec:
     height, width = info.input_size
-    return TensorSpec(INPUT, np.uint8, (height, width, 3))
+    return TensorSpec(INPUT_NAME, np.uint8, (height, width, 3))
 
 
 def output_specs(info: DeployInfo) -> List[TensorSpec]:

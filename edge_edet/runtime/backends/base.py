@@ -9,7 +9,6 @@ from ...contract.errors import EdgeEdetError
 from ...contract.metadata import DeployInfo
 
 
-
 class BackendUnavailable(EdgeEdetError):
     """A remote back-end is unreachable for now: try again in `retry_in` seconds (the pipeline
     retries the same frame, or skips to the newest one for latest-frame sources)."""

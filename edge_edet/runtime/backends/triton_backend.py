@@ -22,10 +22,11 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ...errors import EdgeEdetError
-from ...metadata import METADATA_KEY, DeployInfo, MetadataError
+from ...contract.errors import EdgeEdetError
+from ...contract.metadata import METADATA_KEY, DeployInfo, MetadataError
 from ..stats import StageTimes
-from .base import NMS_OUTPUTS, Backend, BackendUnavailable
+from ...contract.names import INPUT_NAME, NMS_OUTPUTS
+from .base import Backend, BackendUnavailable
 
 SCHEME = "triton"
 EXAMPLE = "triton://127.0.0.1:8001/person"
@@ -108,7 +109,7 @@ class TritonBackend(Backend):
         self.info: DeployInfo = DeployInfo.from_json(parameter, where)
         inputs = [i.get("name") for i in config.get("input", [])]
         self.output_names = [o.get("name") for o in config.get("output", [])]
-        if inputs != ["images"] or not all(name in self.output_names for name in NMS_OUTPUTS):
+        if inputs != [INPUT_NAME] or not all(name in self.output_names for name in NMS_OUTPUTS):
             self.client.close()
             raise MetadataError(f"{where} does not have the `images` input and the {', '.join(NMS_OUTPUTS)} outputs "
                                 f"of an edge_edet deploy model")
@@ -168,7 +169,7 @@ class TritonBackend(Backend):
     # -- inference ----------------------------------------------------------------------------
     def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
         grpc = self._grpc
-        request = grpc.InferInput("images", list(images.shape), "UINT8")
+        request = grpc.InferInput(INPUT_NAME, list(images.shape), "UINT8")
         request.set_data_from_numpy(np.ascontiguousarray(images))
         wanted = [grpc.InferRequestedOutput(name) for name in self.output_names]
         started = time.perf_counter()
