@@ -88,7 +88,7 @@ class TritonBackend(Backend):
             from tritonclient.utils import InferenceServerException
         except ImportError:
             raise EdgeEdetError("triton:// models need the Triton client: pip install tritonclient grpcio "
-                                "(or pip install -e \".[triton]\")") from None
+                                "(or pip install -e \".[opencv,triton]\")") from None
         self._grpc = grpcclient
         self._error = InferenceServerException
         self.uri = uri
