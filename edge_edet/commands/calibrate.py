@@ -47,7 +47,8 @@ def run(args) -> int:
     print(f"wrote {summary['output']}: int8 ({summary['method']}, {summary['images']} images, "
           f"{summary['quantized_convs']} convolutions quantised{fp16})")
     if summary.get("cache"):
-        print(f"wrote {summary['cache']}: TensorRT calibration cache, {summary['cache_tensors']} tensors")
+        print(f"wrote {summary['cache']}: TensorRT calibration cache ({summary['cache_algorithm']}), "
+              f"{summary['cache_tensors']} tensors")
     return 0
 
 
