@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edge_edet.cli import main
-from edge_edet.metadata import DeployInfo, write_onnx_metadata
+from edge_edet.contract.metadata import DeployInfo, write_onnx_metadata
 from edge_edet.precision import cache as trt_cache
 from edge_edet.precision.entropy import NUM_BINS, AbsHistogram, divergence, kl_threshold_bin
 
@@ -180,7 +180,9 @@ def test_cache_header_names_the_method_that_made_the_scales(tiny):
 
 
 def test_unknown_method_is_refused():
-    from edge_edet.errors import EdgeEdetError
+    from edge_edet.contract.errors import EdgeEdetError
+    from edge_edet.contract.names import CALIBRATION_METHODS
 
     with pytest.raises(EdgeEdetError, match="must be one of"):
         trt_cache.algorithm_for_method("kl")
+    assert set(trt_cache.METHOD_ALGORITHMS) == set(CALIBRATION_METHODS)  # every method has a header

@@ -43,6 +43,8 @@ def algorithm_for_method(method: str) -> str:
     if method not in METHOD_ALGORITHMS:
         raise EdgeEdetError(f"calibration method must be one of {', '.join(METHOD_ALGORITHMS)}, not {method}")
     return METHOD_ALGORITHMS[method]
+
+
 _HEADER = re.compile(r"^TRT-(\d+)-(\w+)$")
 _LINE = re.compile(r"^(.+): ([0-9a-fA-F]{8})$")
 
