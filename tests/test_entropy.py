@@ -186,3 +186,44 @@ def test_unknown_method_is_refused():
     with pytest.raises(EdgeEdetError, match="must be one of"):
         trt_cache.algorithm_for_method("kl")
     assert set(trt_cache.METHOD_ALGORITHMS) == set(CALIBRATION_METHODS)  # every method has a header
+
+
+# ------------------------------------------------------------------ measuring a Q/DQ graph on a CPU
+def test_onnxruntime_backend_runs_qdq_as_written(tmp_path):
+    """The runtime computes a TensorRT Q/DQ graph as written (float Q/DQ, TensorRT's arithmetic).
+
+    Fused into ONNX Runtime's int8 kernels, this graph's u8 x s8 products of 255 x 127 overflow the int16
+    pairs of a CPU without VNNI (AVX2: measured here, every output wrong); with VNNI both agree.
+    """
+    import onnxruntime as ort
+
+    from edge_edet.precision.quantize import CalibrationResult, quantize_with_ranges
+    from edge_edet.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    size = 8
+    nodes = [
+        helper.make_node("Cast", ["images"], ["x_float"], name="cast", to=TensorProto.FLOAT),
+        helper.make_node("Transpose", ["x_float"], ["x_nchw"], name="transpose", perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["x_nchw", "w1"], ["c1"], name="conv1"),
+        helper.make_node("Conv", ["c1", "w2"], ["c2"], name="conv2"),
+        helper.make_node("Mul", ["c2", "k"], ["scores"], name="scale"),
+    ]
+    weights = [numpy_helper.from_array(np.full((16, 3, 1, 1), 0.5, np.float32), "w1"),
+               numpy_helper.from_array(np.full((4, 16, 1, 1), 0.5, np.float32), "w2"),
+               numpy_helper.from_array(np.array(1e-3, np.float32), "k")]
+    graph = helper.make_graph(nodes, "saturating", [helper.make_tensor_value_info("images", TensorProto.UINT8, [1, size, size, 3])],
+                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 4, size, size])], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    ranges = {"x_nchw": (-255.0, 255.0), "c1": (-382.5, 382.5)}  # the extremes: values quantise to +-127
+    quantized = quantize_with_ranges(model, CalibrationResult("minmax", 1, ranges, list(ranges)))
+    write_onnx_metadata(quantized, DeployInfo(model="lite0", input_size=(size, size), labels=["a"], mean=(0.0,) * 3,
+                                              std=(1.0,) * 3, precision="int8", extra={"int8": {"method": "minmax"}}))
+    path = str(tmp_path / "saturating_int8.onnx")
+    onnx.save(quantized, path)
+    images = np.random.default_rng(7).integers(0, 256, (1, size, size, 3)).astype(np.uint8)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # Q/DQ node by node
+    reference = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]).run(None, {"images": images})[0]
+    result = OnnxRuntimeBackend(path, providers=["cpu"]).infer(images)["scores"]
+    assert np.abs(reference).max() > 1.0
+    np.testing.assert_allclose(result, reference, rtol=1e-5, atol=1e-5)
