@@ -23,6 +23,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("EDGE_EDET_SHARED", os.path.join(os.path.dirname(REPO), "shared"))
+sys.path.insert(0, REPO)  # this checkout's edge_edet, as the `python -m edge_edet` steps below use
 RANGES_FORMAT = 2  # 2: entropy is the EntropyCalibration2 search (precision/entropy.py); older files are redone
 ROWS = [("fp32", "FP32"), ("fp16", "FP16"), ("int8_entropy", "INT8 entropy (EntropyCalibration2 search)"),
         ("int8_percentile", "INT8 percentile"), ("int8_mixed", "INT8 mixed (percentile, 8 most sensitive layers fp16)"),
