@@ -37,25 +37,23 @@ def cli(*args):
 
 
 def latency_ms(paths, runs: int, threads: int) -> dict:
-    """Median one-image latency per graph, round-robin so load changes hit every graph alike."""
+    """Median one-image latency per graph as the runtime runs it (its ONNX Runtime back-end and session
+    settings), round-robin so load changes hit every graph alike."""
     import numpy as np
-    import onnxruntime as ort
 
-    sessions = {}
-    for key, path in paths.items():
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        sessions[key] = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    shape = [d if isinstance(d, int) else 1 for d in next(iter(sessions.values())).get_inputs()[0].shape]
-    image = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
-    times = {key: [] for key in sessions}
+    from edge_edet.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    backends = {key: OnnxRuntimeBackend(path, providers=["cpu"], threads=threads) for key, path in paths.items()}
+    height, width = next(iter(backends.values())).info.input_size
+    image = np.random.default_rng(0).integers(0, 255, (1, height, width, 3), dtype=np.uint8)
+    times = {key: [] for key in backends}
     for _ in range(3):
-        for session in sessions.values():
-            session.run(None, {"images": image})
+        for backend in backends.values():
+            backend.infer(image)
     for _ in range(runs):
-        for key, session in sessions.items():
+        for key, backend in backends.items():
             start = time.perf_counter()
-            session.run(None, {"images": image})
+            backend.infer(image)
             times[key].append(1000.0 * (time.perf_counter() - start))
     return {key: float(np.median(values)) for key, values in times.items()}
 
