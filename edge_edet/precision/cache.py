@@ -31,11 +31,13 @@ ALGORITHM = "EntropyCalibration2"
 CALIBRATOR_CLASSES = {"EntropyCalibration2": "IInt8EntropyCalibrator2", "EntropyCalibration": "IInt8EntropyCalibrator",
                       "MinMaxCalibration": "IInt8MinMaxCalibrator", "LegacyCalibration": "IInt8LegacyCalibrator"}
 ALGORITHMS = tuple(CALIBRATOR_CLASSES)
-# our calibration method -> header: entropy is EntropyCalibration2's search and minmax IInt8MinMaxCalibrator's
-# statistic; TensorRT has no percentile calibrator, and a cache's scales are used as written whichever class
-# reads them, so percentile takes EntropyCalibration2, the class every version and DLA accept (docs/precision.md)
+# our calibration method -> header.  entropy's scales are EntropyCalibration2's search.  TensorRT has no
+# percentile calibrator, and IInt8MinMaxCalibrator's header would make trtexec --calib, Polygraphy and our
+# builder (all IInt8EntropyCalibrator2) skip the cache and calibrate on random or no data; TensorRT uses a
+# cache's scales as written, so every method writes EntropyCalibration2 (docs/precision.md); the ONNX
+# metadata keeps the method.
 METHOD_ALGORITHMS = {"entropy": "EntropyCalibration2", "percentile": "EntropyCalibration2",
-                     "minmax": "MinMaxCalibration"}
+                     "minmax": "EntropyCalibration2"}
 
 
 def algorithm_for_method(method: str) -> str:
