@@ -2,10 +2,11 @@
 """The README's precision table, end to end: FP32 / FP16 / INT8 entropy / INT8 percentile / INT8 mixed.
 
     python scripts/precision_table.py --weights person --workdir runs/precision
+    python scripts/precision_table.py --weights person --rows fp32,int8_entropy   # only these rows
 
 Exports the person detector (lite0 at 320, score threshold 0.001 for AP), converts it to FP16,
 calibrates INT8 on 500 person_coco/train images (entropy and percentile from one pass over the images; the
-mixed graph reuses the entropy ranges; the same functions `edge-edet calibrate` runs), scores every graph with
+mixed graph reuses the percentile ranges; the same functions `edge-edet calibrate` runs), scores every graph with
 `edge-edet eval` on person_coco/val in ONNX Runtime, and times one-image ONNX Runtime latency on this
 CPU, the graphs interleaved so background load hits them alike.  Also times INT8 laid out for ONNX
 Runtime's CPU kernels (uint8 activations, Q/DQ on outputs too), which TensorRT does not accept.
@@ -22,7 +23,9 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("EDGE_EDET_SHARED", os.path.join(os.path.dirname(REPO), "shared"))
-ROWS = [("fp32", "FP32"), ("fp16", "FP16"), ("int8_entropy", "INT8 entropy"),
+sys.path.insert(0, REPO)  # this checkout's edge_edet, as the `python -m edge_edet` steps below use
+RANGES_FORMAT = 2  # 2: entropy is the EntropyCalibration2 search (precision/entropy.py); older files are redone
+ROWS = [("fp32", "FP32"), ("fp16", "FP16"), ("int8_entropy", "INT8 entropy (EntropyCalibration2 search)"),
         ("int8_percentile", "INT8 percentile"), ("int8_mixed", "INT8 mixed (percentile, 8 most sensitive layers fp16)"),
         ("int8_ort", "INT8 minmax, ONNX Runtime CPU layout (not for TensorRT)")]
 
@@ -34,25 +37,23 @@ def cli(*args):
 
 
 def latency_ms(paths, runs: int, threads: int) -> dict:
-    """Median one-image latency per graph, round-robin so load changes hit every graph alike."""
+    """Median one-image latency per graph as the runtime runs it (its ONNX Runtime back-end and session
+    settings), round-robin so load changes hit every graph alike."""
     import numpy as np
-    import onnxruntime as ort
 
-    sessions = {}
-    for key, path in paths.items():
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        sessions[key] = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    shape = [d if isinstance(d, int) else 1 for d in next(iter(sessions.values())).get_inputs()[0].shape]
-    image = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
-    times = {key: [] for key in sessions}
+    from edge_edet.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    backends = {key: OnnxRuntimeBackend(path, providers=["cpu"], threads=threads) for key, path in paths.items()}
+    height, width = next(iter(backends.values())).info.input_size
+    image = np.random.default_rng(0).integers(0, 255, (1, height, width, 3), dtype=np.uint8)
+    times = {key: [] for key in backends}
     for _ in range(3):
-        for session in sessions.values():
-            session.run(None, {"images": image})
+        for backend in backends.values():
+            backend.infer(image)
     for _ in range(runs):
-        for key, session in sessions.items():
+        for key, backend in backends.items():
             start = time.perf_counter()
-            session.run(None, {"images": image})
+            backend.infer(image)
             times[key].append(1000.0 * (time.perf_counter() - start))
     return {key: float(np.median(values)) for key, values in times.items()}
 
@@ -73,11 +74,18 @@ def main() -> int:
     parser.add_argument("--latency-runs", type=int, default=40)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--rows", default=",".join(key for key, _ in ROWS),
+                        help="comma-separated rows to make (fp32 is always made: the reference)")
     args = parser.parse_args()
+    wanted = {"fp32"} | set(args.rows.split(","))
+    unknown = wanted - {key for key, _ in ROWS}
+    if unknown:
+        parser.error(f"unknown rows {', '.join(sorted(unknown))}; choose from {', '.join(key for key, _ in ROWS)}")
+    rows = [(key, label) for key, label in ROWS if key in wanted]
 
     os.makedirs(args.workdir, exist_ok=True)
-    path = {key: os.path.join(args.workdir, f"{args.model}_{key}.onnx") for key, _ in ROWS}
-    todo = lambda key: args.force or not os.path.isfile(path[key])
+    path = {key: os.path.join(args.workdir, f"{args.model}_{key}.onnx") for key, _ in rows}
+    todo = lambda key: key in wanted and (args.force or not os.path.isfile(path[key]))
 
     if todo("fp32"):
         extra = ["--labels", args.labels] if args.labels else []
@@ -103,19 +111,23 @@ def main() -> int:
               f"--num-images {args.num_images} --method entropy|percentile [--mixed]  (same functions)", flush=True)
         images = load_calibration_images(args.calib_images, info, args.num_images)
         ranges_file = os.path.join(args.workdir, f"{args.model}_ranges.json")
+        saved = {}
         if os.path.isfile(ranges_file) and not args.force:  # a rerun after a failure reuses the slow part
             with open(ranges_file) as handle:
-                ranges = {k: CalibrationResult(**v) for k, v in json.load(handle).items()}
+                saved = json.load(handle)
+        if saved.get("format") == RANGES_FORMAT and saved.get("num_images") == len(images):
+            ranges = {k: CalibrationResult(**v) for k, v in saved["results"].items()}
         else:
             ranges = calibrate_methods(model, images, ("entropy", "percentile"), all_tensors=False)
             with open(ranges_file, "w") as handle:
-                json.dump({k: vars(v) for k, v in ranges.items()}, handle)
+                json.dump({"format": RANGES_FORMAT, "num_images": len(images),
+                           "results": {k: vars(v) for k, v in ranges.items()}}, handle)
         entropy = ranges["entropy"]
         if "int8_entropy" in int8_keys:
             graph, _ = quantize_int8(model, images, "entropy", calibration=entropy)
             save_onnx_atomic(graph, path["int8_entropy"])
         if "int8_mixed" in int8_keys:
-            best = ranges["percentile"]  # the better INT8 mode on this model (entropy clips the heads)
+            best = ranges["percentile"]  # the default method
             layers = most_sensitive(model, best, images, count=args.mixed_layers or DEFAULT_MIXED_LAYERS)
             print("fp16 layers: " + ", ".join(layers), flush=True)
             graph, _ = quantize_int8(model, images, "percentile", mixed=True, mixed_layers=layers, calibration=best)
@@ -132,7 +144,7 @@ def main() -> int:
             save_onnx_atomic(graph, path["int8_percentile"])
 
     metrics = {}
-    for key, _ in ROWS:
+    for key, _ in rows:
         report = os.path.join(args.workdir, f"{args.model}_{key}.eval.json")
         if args.force or not os.path.isfile(report):
             limit = ["--max-images", args.max_val_images] if args.max_val_images else []
@@ -140,13 +152,13 @@ def main() -> int:
                 "--output", report, "--no-progress", *limit)
         with open(report) as handle:
             metrics[key] = json.load(handle)["metrics"]
-    latency = latency_ms({key: path[key] for key, _ in ROWS}, args.latency_runs, args.threads)
+    latency = latency_ms({key: path[key] for key, _ in rows}, args.latency_runs, args.threads)
 
     import onnxruntime
 
     lines = [f"| graph | AP | AP50 | ONNX Runtime latency (ms, median, {args.threads} threads) | vs FP32 |",
              "| --- | --- | --- | --- | --- |"]
-    for key, label in ROWS:
+    for key, label in rows:
         ap, ap50 = 100 * metrics[key]["AP"], 100 * metrics[key]["AP50"]
         lines.append(f"| {label} | {ap:.1f} | {ap50:.1f} | {latency[key]:.1f} | {latency['fp32'] / latency[key]:.2f}x |")
     table = "\n".join(lines)

@@ -227,7 +227,7 @@ def read_onnx_metadata_from(model):
 
 def test_cache_holds_the_same_scales_as_the_qdq_graph(graphs):
     version, algorithm, scales = trt_cache.read_calibration_cache_full(graphs["cache"])
-    assert (version, algorithm) == (8502, "EntropyCalibration2")
+    assert (version, algorithm) == (8502, "EntropyCalibration2")  # every method: what TensorRT's tools read
     model = onnx.load(graphs["int8"])
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     producers = _producers(model)

@@ -19,9 +19,8 @@ def register(subparsers) -> None:
     parser.add_argument("--images", required=True, help="image folder, glob ('imgs/*.jpg') or video file")
     parser.add_argument("--num-images", type=_positive, default=500, help="images to calibrate on (default 500)")
     parser.add_argument("--method", choices=CALIBRATION_METHODS, default=DEFAULT_CALIBRATION_METHOD,
-                        help="range statistic (onnxruntime.quantization calibrators; default percentile: "
-                             "entropy clipped the detection heads and collapsed AP on the person detector, "
-                             "see docs/precision.md)")
+                        help="range statistic: entropy = TensorRT's EntropyCalibration2 KL search, percentile = "
+                             "99.999th percentile (default), minmax = extremes; see docs/precision.md")
     parser.add_argument("--mixed", action="store_true",
                         help="keep the most INT8-sensitive convolutions (measured) in fp16")
     parser.add_argument("--mixed-layers", type=_positive, default=None,
@@ -47,7 +46,8 @@ def run(args) -> int:
     print(f"wrote {summary['output']}: int8 ({summary['method']}, {summary['images']} images, "
           f"{summary['quantized_convs']} convolutions quantised{fp16})")
     if summary.get("cache"):
-        print(f"wrote {summary['cache']}: TensorRT calibration cache, {summary['cache_tensors']} tensors")
+        print(f"wrote {summary['cache']}: TensorRT calibration cache ({summary['cache_algorithm']}), "
+              f"{summary['cache_tensors']} tensors")
     return 0
 
 

@@ -6,7 +6,9 @@ The format TensorRT's calibrators read and write (plain ASCII):
     <tensor name>: <scale>
 
 one line per tensor, the scale being the float32 bit pattern as 8 big-endian hex digits, and
-scale = amax / 127 (symmetric int8).  <version> is TensorRT's integer version, which TensorRT
+scale = amax / 127 (symmetric int8).  The header's algorithm is the calibrator class TensorRT must be
+given to read the cache (it skips a cache whose header names another); `METHOD_ALGORITHMS` says which
+one each `edge-edet calibrate --method` writes, `CALIBRATOR_CLASSES` which class reads it.  <version> is TensorRT's integer version, which TensorRT
 compares with its own: major*1000 + minor*100 + patch below 10 (8.5.2 -> 8502), and
 major*10000 + minor*100 + patch from 10 on (10.3.0 -> 100300).  Tensor names are the ONNX
 tensor names, which the ONNX parser keeps.  A cache written for another TensorRT version is
@@ -25,7 +27,26 @@ from ..contract.names import DEFAULT_TRT_VERSION
 from ..contract.fileio import check_output_file, write_text_atomic
 
 ALGORITHM = "EntropyCalibration2"
-ALGORITHMS = ("EntropyCalibration2", "EntropyCalibration", "MinMaxCalibration", "LegacyCalibration")
+# header algorithm -> the TensorRT (8.5 .. 10.x) calibrator class that reads such a cache
+CALIBRATOR_CLASSES = {"EntropyCalibration2": "IInt8EntropyCalibrator2", "EntropyCalibration": "IInt8EntropyCalibrator",
+                      "MinMaxCalibration": "IInt8MinMaxCalibrator", "LegacyCalibration": "IInt8LegacyCalibrator"}
+ALGORITHMS = tuple(CALIBRATOR_CLASSES)
+# our calibration method -> header.  entropy's scales are EntropyCalibration2's search.  TensorRT has no
+# percentile calibrator, and IInt8MinMaxCalibrator's header would make trtexec --calib, Polygraphy and our
+# builder (all IInt8EntropyCalibrator2) skip the cache and calibrate on random or no data; TensorRT uses a
+# cache's scales as written, so every method writes EntropyCalibration2 (docs/precision.md); the ONNX
+# metadata keeps the method.
+METHOD_ALGORITHMS = {"entropy": "EntropyCalibration2", "percentile": "EntropyCalibration2",
+                     "minmax": "EntropyCalibration2"}
+
+
+def algorithm_for_method(method: str) -> str:
+    """The cache header's algorithm for scales made by `edge-edet calibrate --method METHOD`."""
+    if method not in METHOD_ALGORITHMS:
+        raise EdgeEdetError(f"calibration method must be one of {', '.join(METHOD_ALGORITHMS)}, not {method}")
+    return METHOD_ALGORITHMS[method]
+
+
 _HEADER = re.compile(r"^TRT-(\d+)-(\w+)$")
 _LINE = re.compile(r"^(.+): ([0-9a-fA-F]{8})$")
 

@@ -9,9 +9,11 @@ lets TensorRT fuse the add into the convolution.  Pre-processing, box decoding, 
 are never quantised.  Weights stay fp32 behind a Q->DQ pair (TensorRT 8.5's parser takes that
 form) and biases stay fp32.
 
-The statistics come from onnxruntime.quantization's calibrators (entropy, percentile, minmax),
-run on the network alone (the graph cut before the NMS tail, so graphs with a TensorRT plugin
-tail calibrate too), and are kept: the same ranges become the legacy TensorRT calibration cache.
+The images run through onnxruntime.quantization's calibrator on the network alone (the graph cut
+before the NMS tail, so graphs with a TensorRT plugin tail calibrate too).  minmax and percentile
+are its statistics; entropy is TensorRT's EntropyCalibration2 search on |x| histograms
+(`entropy.py`; onnxruntime's own entropy clips every tensor to about a quarter of its range).  The
+ranges are kept: the same ranges become the legacy TensorRT calibration cache.
 """
 from __future__ import annotations
 
@@ -28,13 +30,15 @@ from ..contract.errors import EdgeEdetError
 from ..contract.names import CALIBRATION_METHODS
 from ..contract.metadata import write_onnx_metadata
 from .calibration_data import LetterboxedReader, _progress
+from .entropy import AbsHistogram
 from .regions import CONV_OPS, check_deploy_graph, constants_to_initializers, split_regions, topological_sort
 
 METHODS = CALIBRATION_METHODS
 CHUNK = 25  # images whose intermediate tensors are held in memory at once during calibration
-# onnxruntime calibrator settings: symmetric int8 histograms, fine enough for TensorRT-like ranges
+# onnxruntime calibrator settings: real-valued histograms for percentile (its entropy calibrator
+# collects those), extremes for minmax
 CALIBRATOR_OPTIONS = {
-    "entropy": {"num_bins": 1024, "num_quantized_bins": 255, "symmetric": True},
+    "histogram": {"num_bins": 1024, "num_quantized_bins": 255, "symmetric": True},
     "minmax": {"symmetric": True},
 }
 PERCENTILE = 99.999
@@ -127,8 +131,8 @@ def calibrate_methods(model: onnx.ModelProto, images: np.ndarray, methods=("entr
                       all_tensors: bool = True, symmetric: bool = True) -> Dict[str, CalibrationResult]:
     """{method: CalibrationResult}; entropy and percentile share one pass over the images.
 
-    Both read the same real-valued histograms (onnxruntime's HistogramCollector): entropy picks the
-    KL-optimal threshold, percentile cuts 0.0005 % of the values on each side.
+    percentile cuts 0.0005 % of the values on each side of onnxruntime's real-valued histograms;
+    entropy takes the KL-optimal threshold of our |x| histograms (TensorRT's EntropyCalibration2).
     symmetric=False keeps minmax ranges one-sided (uint8 ONNX Runtime CPU layout only).
     """
     from onnxruntime.quantization import create_calibrator
@@ -143,7 +147,7 @@ def calibrate_methods(model: onnx.ModelProto, images: np.ndarray, methods=("entr
         n.input[0] for n in model.graph.node if n.op_type in CONV_OPS and n.name in set(regions.network)}
     passes = []
     if {"entropy", "percentile"} & set(methods):
-        passes.append(("entropy", [m for m in methods if m in ("entropy", "percentile")]))
+        passes.append(("histogram", [m for m in methods if m in ("entropy", "percentile")]))
     if "minmax" in methods:
         passes.append(("minmax", ["minmax"]))
     results = {}
@@ -155,10 +159,13 @@ def calibrate_methods(model: onnx.ModelProto, images: np.ndarray, methods=("entr
         onnx.utils.extract_model(full_path, sub_path, [input_name], cut, check_model=False)
         for collect_as, computed in passes:
             calibrator = create_calibrator(sub_path, None, augmented_model_path=os.path.join(tmp, "augmented.onnx"),
-                                           calibrate_method=_method_enum(collect_as),
+                                           calibrate_method=_method_enum("entropy" if collect_as == "histogram"
+                                                                         else collect_as),
                                            extra_options=dict(CALIBRATOR_OPTIONS[collect_as], symmetric=symmetric))
             if getattr(calibrator, "tensors_to_calibrate", None):
                 calibrator.tensors_to_calibrate = set(calibrator.tensors_to_calibrate) & wanted
+            if collect_as == "histogram":
+                calibrator.collector = _Histograms("percentile" in computed, "entropy" in computed)
             bar = _progress(len(images), f"calibrating ({'/'.join(computed)})", progress)
             batch = static_batch(model)
             reader = LetterboxedReader(images, input_name, batch=batch, progress=bar)
@@ -174,18 +181,49 @@ def calibrate_methods(model: onnx.ModelProto, images: np.ndarray, methods=("entr
                 with quiet_onnxruntime():
                     if method == "minmax":
                         raw = {name: data.range_value for name, data in calibrator.compute_data().items()}
+                    elif method == "entropy":
+                        raw = calibrator.collector.entropy_ranges()
                     else:
-                        collector = calibrator.collector
-                        collector.method = method
-                        collector.percentile = PERCENTILE
-                        collector.symmetric = False  # two-sided cut of the real-valued histogram
-                        raw = {name: value[:2] for name, value in collector.compute_collection_result().items()}
+                        raw = calibrator.collector.percentile_ranges()
                 ranges = {}
                 for name, (low, high) in raw.items():
                     if name in wanted:
                         ranges[name] = (float(np.asarray(low).reshape(-1)[0]), float(np.asarray(high).reshape(-1)[0]))
                 results[method] = CalibrationResult(method, len(images), ranges, network_tensors)
     return results
+
+
+class _Histograms:
+    """The collector onnxruntime's histogram calibrator feeds each chunk of tensors to (it keeps a preset
+    `collector`): onnxruntime's real-valued histograms for percentile, our |x| histograms for entropy."""
+
+    def __init__(self, percentile: bool, entropy: bool):
+        from onnxruntime.quantization.calibrate import HistogramCollector
+
+        options = CALIBRATOR_OPTIONS["histogram"]
+        self.real = HistogramCollector("entropy", False, options["num_bins"], options["num_quantized_bins"],
+                                       PERCENTILE, "same") if percentile else None
+        self.absolute: Dict[str, AbsHistogram] = {} if entropy else None
+
+    def collect(self, name_to_arrays) -> None:
+        if self.real is not None:
+            self.real.collect(name_to_arrays)  # method 'entropy' collects real values (two-sided)
+        if self.absolute is not None:
+            for name, arrays in name_to_arrays.items():
+                histogram = self.absolute.setdefault(name, AbsHistogram())
+                for array in arrays if isinstance(arrays, list) else [arrays]:
+                    histogram.add(array)
+
+    def percentile_ranges(self) -> Dict[str, tuple]:
+        self.real.method, self.real.symmetric = "percentile", False  # two-sided cut of the real histogram
+        return {name: value[:2] for name, value in self.real.compute_collection_result().items()}
+
+    def entropy_ranges(self) -> Dict[str, tuple]:
+        ranges = {}
+        for name, histogram in self.absolute.items():
+            amax = histogram.threshold()
+            ranges[name] = (-amax, amax)
+        return ranges
 
 
 # ONNX Runtime's CPU int8 kernels (VNNI: u8 x s8) need a Q after each op to fuse DQ->Conv->Q into

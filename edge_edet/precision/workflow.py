@@ -9,7 +9,7 @@ import os
 from typing import List, Optional
 
 from ..contract.errors import EdgeEdetError
-from .cache import DEFAULT_TRT_VERSION, trt_version_number, write_calibration_cache
+from .cache import DEFAULT_TRT_VERSION, algorithm_for_method, trt_version_number, write_calibration_cache
 from .regions import check_deploy_graph
 from ..contract.onnx_io import check_output_path, load_onnx, save_onnx_atomic
 
@@ -56,7 +56,8 @@ def calibrate_onnx(model_path: str, images: str, output: str, num_images: int = 
     summary = {"output": output, "images": len(frames), "method": method, "fp16_layers": layers or [],
                "quantized_convs": sum(1 for n in quantized.graph.node if n.op_type == "Conv") - len(layers or [])}
     if cache:
-        write_calibration_cache(cache, scales, trt_version)
+        summary["cache_algorithm"] = algorithm_for_method(method)
+        write_calibration_cache(cache, scales, trt_version, summary["cache_algorithm"])
         summary["cache"] = cache
         summary["cache_tensors"] = len(scales)
     return summary

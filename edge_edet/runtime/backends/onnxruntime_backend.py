@@ -46,6 +46,10 @@ class OnnxRuntimeBackend(Backend):
         if threads:
             options.intra_op_num_threads = int(threads)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if _tensorrt_qdq_graph(self.info):
+            # run Q/DQ as written (TensorRT's arithmetic): fused into ONNX Runtime's int8 kernels on a CPU
+            # without VNNI the u8 x s8 products saturate; the person detector lost ~5 AP (docs/precision.md)
+            options.add_session_config_entry("session.disable_quant_qdq", "1")
         try:
             self.session = ort.InferenceSession(path, sess_options=options, providers=resolve_providers(providers))
         except EdgeEdetError:
@@ -69,3 +73,8 @@ class OnnxRuntimeBackend(Backend):
     def describe(self) -> dict:
         return {"backend": self.name, "providers": self.session.get_providers(),
                 "onnxruntime": __import__("onnxruntime").__version__, "model": os.path.basename(self.path)}
+
+
+def _tensorrt_qdq_graph(info) -> bool:
+    """An INT8 graph laid out for TensorRT (not the ONNX Runtime CPU layout of scripts/precision_table.py)."""
+    return info.precision == "int8" and info.extra.get("int8", {}).get("target") != "onnxruntime-cpu"
