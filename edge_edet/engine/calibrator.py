@@ -15,6 +15,7 @@ import re
 from typing import Dict, Optional
 
 from ..contract.errors import EdgeEdetError
+from ..precision.cache import ALGORITHM
 
 HEADER = re.compile(r"^TRT-(\d+)-(\w+)\s*$")
 
@@ -85,7 +86,7 @@ def make_cache_calibrator(trt, cache: bytes, batch_size: int = 1):
     return CacheOnlyCalibrator()
 
 
-SERVED_ALGORITHM = "EntropyCalibration2"  # the header IInt8EntropyCalibrator2 accepts
+SERVED_ALGORITHM = ALGORITHM  # the header IInt8EntropyCalibrator2 accepts (precision.cache defines it)
 
 
 def cache_for_version(data: bytes, trt_version: str, path: str = "calibration cache") -> bytes:
