@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence
 
 from ..contract.cli import add_providers_argument, guarded, non_negative_int, positive_int
 from ..contract.errors import EdgeEdetError
-from ..contract.fileio import check_output_file, write_json_atomic
+from ..contract.fileio import STREAM, check_distinct_outputs, check_output_file, write_json_atomic
 from ..contract.machine import peak_rss_mb
 from ..contract.names import ENGINE_EXTENSIONS, ONNX_EXTENSION
 from ..runtime.sinks import sink_kind
@@ -65,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") ->
                           "a JSON-lines file (.jsonl: frame index, timestamp, boxes in frame pixels, label, score), "
                           "http://HOST:PORT (MJPEG preview; 127.0.0.1 = this machine only) or display://0 (a window)")
     out.add_argument("--json", default=None, metavar="FILE",
-                     help="same as --output FILE.jsonl, whatever the file's extension")
+                     help="same as --output FILE.jsonl, whatever the file's extension; '-' (standard output) "
+                          "or an existing FIFO receive the lines as a stream, one flushed line per frame")
     out.add_argument("--serve", default=None, metavar="[HOST:]PORT",
                      help="same as --output http://HOST:PORT; e.g. 8080 (loopback only) or 0.0.0.0:8080 (the network)")
     out.add_argument("--no-overlay", dest="overlay", action="store_false",
@@ -134,18 +135,29 @@ def output_uris(args) -> List[tuple]:
     return outputs
 
 
+def jsonl_outputs(outputs) -> List[tuple]:
+    """(flag, uri) of the JSON-lines outputs: the only ones that may be `-` or a FIFO (a stream)."""
+    return [(flag, uri) for uri, kind, flag in outputs if kind == "jsonl"]
+
+
 def run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
     """Run a stream from parsed arguments; user mistakes raise EdgeEdetError."""
     from ..runtime.sinks import MjpegSink, VideoFileSink, WindowSink, display_available, open_sink
 
     model_path = args.model or find_default_model(search_dirs or [os.getcwd()])
     outputs = output_uris(args)
-    # 1. outputs, before anything heavy: a typo in a path must not cost a model load
-    for uri, kind, flag in outputs:
-        if kind in ("video", "jsonl"):
-            check_output_file(uri, flag)
+    # 1. outputs, before anything heavy: a typo in a path must not cost a model load, and no output
+    #    may replace an input or another output of this run
+    inputs = [("--engine", model_path), ("--source", args.source)]
+    files = [(flag, uri) for uri, kind, flag in outputs if kind in ("video", "jsonl")]
+    for flag, uri in files:
+        check_output_file(uri, flag, inputs=inputs, stream_ok=(flag, uri) in jsonl_outputs(outputs))
     if args.summary_json:
-        check_output_file(args.summary_json, "--summary-json")
+        check_output_file(args.summary_json, "--summary-json", inputs=inputs)
+    check_distinct_outputs(files + [("--summary-json", args.summary_json)])
+    if sum(1 for _, uri in files if uri == STREAM) > 1:
+        raise EdgeEdetError("only one output can go to standard output ('-')")
+    to_stdout = any(uri == STREAM for _, uri in files)
     from ..runtime.analytics.options import for_source, parse_options
 
     shapes = parse_options(args.track, args.line, args.zone, log=_log)  # text mistakes before the model loads
@@ -176,7 +188,7 @@ def run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
                 sink.fps = source.fps or 30.0
         for uri, kind, flag in outputs:
             if kind == "jsonl":
-                sinks.append(open_sink(uri, kind))
+                sinks.append(open_sink(uri, kind, flag=flag))
         if not args.headless and not any(isinstance(s, WindowSink) for s in sinks):
             if display_available():
                 sinks.append(WindowSink(title))
@@ -209,8 +221,9 @@ def run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
         reason = f": {source.ended_reason}" if source.ended_reason else ""
         raise EdgeEdetError(f"source {source.spec.shown} gave no frames{reason}")
     summary["peak_rss_mb"] = peak_rss_mb()
-    print(format_summary(summary))
-    print(f"peak RSS {summary['peak_rss_mb']} MiB")
+    report = sys.stderr if to_stdout else sys.stdout  # standard output carries the JSON lines then
+    print(format_summary(summary), file=report)
+    print(f"peak RSS {summary['peak_rss_mb']} MiB", file=report)
     if summary.get("ended"):
         _log(summary["ended"])
     if args.summary_json:

@@ -210,9 +210,15 @@ def parse_input_size(text) -> Optional[Tuple[int, int]]:
     raise ConfigError(f"input size '{text}' is not a number or HEIGHTxWIDTH (e.g. 512 or 384x640)")
 
 
+MAX_INPUT_SIDE = 4096  # 2.7x D7's 1536: beyond it one image needs tens of GiB, never what a user meant
+
+
 def _check_side(side: int, multiple: int, native: Sequence[int], name: str) -> None:
     if side in native:
         return
+    if side > MAX_INPUT_SIDE:
+        raise ConfigError(f"input side {side} is larger than the {MAX_INPUT_SIDE} pixels edge_edet accepts "
+                          f"(the native sizes run from 320 to 1536)")
     if side <= 0 or side % multiple:
         lower = side // multiple * multiple
         nearest = [v for v in (lower, lower + multiple) if v >= multiple]

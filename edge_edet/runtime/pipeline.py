@@ -10,7 +10,9 @@ is fixed and a slow stage holds back the ones before it; with a latest-frame sou
 where stale frames are dropped, so latency never builds up.  The engine only waits when the
 stages around it are slower than it is.  The sinks run on the calling thread because GUI
 toolkits (cv2.imshow) need the main thread.  stop() (Ctrl-C, SIGTERM, a window's 'q') ends
-capture, lets frames in flight finish and closes every sink, so output files are complete.
+capture, lets frames in flight finish and closes every sink, so output files are complete.  After
+an error the frames that got through are kept (a playable video, complete JSON lines); a sink
+with no frame, or one whose own write failed, leaves an existing file at its path as it was.
 """
 from __future__ import annotations
 

@@ -2,8 +2,12 @@
 
 Every sink checks what it can at construction (a folder that is missing or unwritable, a video
 extension OpenCV cannot write, a busy port), so a mistake fails before the stream starts.  Files
-are written under a temporary name in the same folder and renamed into place by close(), which
-the pipeline always calls (end of stream, Ctrl-C, SIGTERM, error): no half-written output file.
+are written under a temporary name in the same folder and renamed into place by close() (end of
+stream, Ctrl-C, SIGTERM, an error elsewhere) only when they hold at least one frame and were written
+without error; otherwise the partial is removed and an existing file at the
+path stays as it was.  A write that fails (full disk, I/O error) raises one sentence naming the
+file and the cause.  OpenCV's video writer reports nothing, so the video is checked by reading it
+back at close().  JSON lines may also go to `-` (standard output) or a FIFO, line by line.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..contract.errors import EdgeEdetError
-from ..contract.fileio import check_output_file
+from ..contract.fileio import STREAM, check_output_file, describe_os_error, is_stream_target, partial_name
 from .detections import Detections
 from ..contract.letterbox import letterbox
 from .mjpeg import MjpegServer
@@ -24,16 +28,16 @@ from .mjpeg import MjpegServer
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
 
 
-def check_output_path(path: str, flag: str) -> str:
+def check_output_path(path: str, flag: str, stream_ok: bool = False) -> str:
     """Absolute path of a file we may create; one clear sentence if its folder is missing or read-only."""
-    return check_output_file(path, flag)
+    return check_output_file(path, flag, stream_ok=stream_ok)
 
 
-def _temp_name(full: str) -> str:
-    """Hidden temporary file beside the target, keeping the extension (OpenCV picks the container by it)."""
-    folder, name = os.path.split(full)
-    stem, ext = os.path.splitext(name)
-    return os.path.join(folder, f".{stem}.{os.getpid()}.partial{ext}")
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 class Sink:
@@ -64,7 +68,7 @@ class VideoFileSink(Sink):
                                 f"use one of {', '.join(VIDEO_CODECS)}")
         self.fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[ext])
         self.fps = float(fps) if fps and fps > 0 else 30.0
-        self.tmp = _temp_name(self.path)
+        self.tmp = partial_name(self.path)
         probe = cv2.VideoWriter(self.tmp, self.fourcc, self.fps, (64, 64))
         usable = probe.isOpened()
         probe.release()
@@ -89,15 +93,36 @@ class VideoFileSink(Sink):
         self.frames += 1
 
     def discard(self):
-        self._discarded = True
-        self.close()
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+        _remove(self.tmp)
+
+    def _readable_frames(self) -> int:
+        """Frames OpenCV can read back from the finished temporary file (0: unplayable, e.g. disk full)."""
+        if not os.path.isfile(self.tmp) or os.path.getsize(self.tmp) == 0:
+            return 0
+        reader = cv2.VideoCapture(self.tmp)
+        try:
+            if not reader.isOpened():
+                return 0
+            ok, _ = reader.read()
+            return int(reader.get(cv2.CAP_PROP_FRAME_COUNT)) if ok else 0
+        finally:
+            reader.release()
 
     def close(self):
         if self.writer is not None:
             self.writer.release()
             self.writer = None
+            readable = self._readable_frames()
+            if readable <= 0:
+                _remove(self.tmp)
+                raise EdgeEdetError(f"--output {self.path}: writing the video failed after {self.frames} frames "
+                                    f"(the file does not read back: is the disk full?); the partial file was "
+                                    f"removed and {self.path} left as it was")
             os.replace(self.tmp, self.path)
-        elif self.frames == 0 and not getattr(self, "_discarded", False):
+        elif self.frames == 0:
             print(f"edge-edet: warning: no frames reached --output, so {self.path} was not written", file=sys.stderr)
 
 
@@ -107,10 +132,18 @@ class JsonLinesSink(Sink):
 
     needs_image = False
 
-    def __init__(self, path: str):
-        self.path = check_output_path(path, "--json")
-        self.tmp = _temp_name(self.path)
-        self.handle = open(self.tmp, "w", encoding="utf-8")
+    def __init__(self, path: str, flag: str = "--json"):
+        self.flag = flag
+        self.path = check_output_path(path, flag, stream_ok=True)
+        self.stream = is_stream_target(self.path)  # `-` or a FIFO: line by line, nothing to rename
+        self.tmp = None if self.stream else partial_name(self.path)
+        try:
+            if self.path == STREAM:
+                self.handle = sys.stdout
+            else:
+                self.handle = open(self.path if self.stream else self.tmp, "w", encoding="utf-8")
+        except OSError as exc:
+            raise EdgeEdetError(f"{flag} {path}: cannot open it for writing ({describe_os_error(exc)})") from None
         self.frames = 0
 
     def write(self, frame, detections, image):
@@ -121,20 +154,49 @@ class JsonLinesSink(Sink):
         record["detections"] = detections.to_records()
         if detections.analytics is not None:
             record["counts"] = detections.analytics.counts  # cumulative, as of this frame
-        self.handle.write(json.dumps(record) + "\n")
+        try:
+            self.handle.write(json.dumps(record) + "\n")
+            if self.stream:
+                self.handle.flush()
+        except OSError as exc:
+            self.discard()
+            where = "" if self.stream else f"; the partial file was removed and {self.path} left as it was"
+            raise EdgeEdetError(f"{self.flag} {self.path}: writing failed after {self.frames} frames "
+                                f"({describe_os_error(exc)}){where}") from None
         self.frames += 1
 
+    def _close_handle(self) -> Optional[OSError]:
+        handle, self.handle = self.handle, None
+        if handle is None or handle is sys.stdout:
+            return None
+        try:
+            handle.close()  # flushes: a full disk may only show here
+        except OSError as exc:
+            return exc
+        return None
+
     def close(self):
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None
-            os.replace(self.tmp, self.path)
+        if self.handle is None:
+            return
+        error = self._close_handle()
+        if self.stream:
+            return
+        if error is not None:
+            _remove(self.tmp)
+            raise EdgeEdetError(f"{self.flag} {self.path}: writing failed after {self.frames} frames "
+                                f"({describe_os_error(error)}); the partial file was removed and {self.path} "
+                                f"left as it was")
+        if self.frames == 0:  # a run that gave nothing must not empty an existing file
+            _remove(self.tmp)
+            print(f"edge-edet: warning: no frames reached {self.flag}, so {self.path} was not written",
+                  file=sys.stderr)
+            return
+        os.replace(self.tmp, self.path)
 
     def discard(self):
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None
-            os.remove(self.tmp)
+        self._close_handle()
+        if self.tmp:
+            _remove(self.tmp)
 
 
 def display_available() -> bool:
@@ -201,6 +263,8 @@ def sink_kind(uri: str) -> str:
         return "window"
     if lower.startswith("http://"):
         return "mjpeg"
+    if text == "-":
+        return "jsonl"
     ext = os.path.splitext(lower)[1]
     if ext in JSON_LINES_EXTENSIONS:
         return "jsonl"
@@ -210,7 +274,7 @@ def sink_kind(uri: str) -> str:
                         f"({', '.join(JSON_LINES_EXTENSIONS)}), http://HOST:PORT (MJPEG preview) or display://0")
 
 
-def open_sink(uri: str, kind: str = None, title: str = "edge-edet") -> Sink:
+def open_sink(uri: str, kind: str = None, title: str = "edge-edet", flag: str = None) -> Sink:
     """The sink an output URI names, checked now (folder, codec, port) so a mistake costs no model load.
 
     video file -> VideoFileSink (its fps is set from the source before the first frame),
@@ -221,7 +285,7 @@ def open_sink(uri: str, kind: str = None, title: str = "edge-edet") -> Sink:
     if kind == "video":
         return VideoFileSink(uri)
     if kind == "jsonl":
-        return JsonLinesSink(uri)
+        return JsonLinesSink(uri, flag or "--output")
     if kind == "mjpeg":
         from .mjpeg import parse_serve
 

@@ -13,12 +13,18 @@ def open_backend(path: str, providers=None, **options):
         from .triton_backend import TritonBackend
 
         return TritonBackend(path, **options)
+    if os.path.isdir(path):
+        raise EdgeEdetError(f"model {path} is a folder; give the .onnx or engine file inside it")
     if not os.path.isfile(path):
         raise EdgeEdetError(f"model file {path} does not exist")
     ext = os.path.splitext(path)[1].lower()
     if ext == ONNX_EXTENSION:
         from .onnxruntime_backend import OnnxRuntimeBackend
 
+        if options.pop("cuda_graph", False):
+            from ...contract.cli import warn
+
+            warn("--cuda-graph applies to TensorRT engines only; ignored for this ONNX model")
         return OnnxRuntimeBackend(path, providers=providers, **options)
     if ext in ENGINE_EXTENSIONS:
         from .tensorrt_backend import TensorRTBackend

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...contract.errors import EdgeEdetError
 from ...contract.metadata import MetadataError, deploy_info_from_onnx_model
-from ...contract.names import INPUT_NAME
+from ...contract.names import INPUT_NAME, NMS_OUTPUTS, RAW_OUTPUTS
 from ...contract.onnx_io import load_onnx
 from .base import Backend
 
@@ -30,6 +30,33 @@ def resolve_providers(providers: Optional[Sequence[str]]) -> list:
                                 f"(available: {', '.join(available)})")
         resolved.append(full)
     return resolved
+
+
+def check_graph_matches_metadata(session, info, path: str) -> None:
+    """Refuse, in one sentence, a graph whose input or outputs disagree with its edge_edet metadata
+    (a float input, another size, a missing output): otherwise it would fail at warm-up with an
+    ONNX Runtime traceback.  The TensorRT back-end checks the same through buffer_plan."""
+    inputs = session.get_inputs()
+    if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
+        names = ", ".join(i.name for i in inputs) or "none"
+        raise MetadataError(f"{path} does not have the single `{INPUT_NAME}` input of an edge_edet graph "
+                            f"(inputs: {names}); re-export it")
+    graph_input = inputs[0]
+    if graph_input.type != "tensor(uint8)":
+        raise MetadataError(f"{path}: input `{INPUT_NAME}` is {graph_input.type}, but an edge_edet graph takes "
+                            f"uint8 BGR frames; re-export it with `edge-edet export`")
+    shape = list(graph_input.shape)
+    height, width = (int(v) for v in info.input_size)
+    if height <= 0 or width <= 0:
+        raise MetadataError(f"{path}: its metadata gives an impossible input size {height}x{width}; re-export it")
+    if len(shape) != 4 or shape[1:] != [height, width, 3]:
+        raise MetadataError(f"{path}: input `{INPUT_NAME}` has shape {shape}, but its metadata says "
+                            f"[batch, {height}, {width}, 3]; re-export it")
+    outputs = {o.name for o in session.get_outputs()}
+    expected = RAW_OUTPUTS if info.nms == "none" else NMS_OUTPUTS
+    if not set(expected) <= outputs:
+        missing = ", ".join(n for n in expected if n not in outputs)
+        raise MetadataError(f"{path} lacks the output(s) {missing} of an edge_edet graph; re-export it")
 
 
 class OnnxRuntimeBackend(Backend):
@@ -57,10 +84,8 @@ class OnnxRuntimeBackend(Backend):
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise EdgeEdetError(f"ONNX Runtime cannot load {path}: {first}") from None
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
-            raise MetadataError(f"{path} does not have the single `images` input of an edge_edet graph")
-        batch_dim = inputs[0].shape[0]
+        check_graph_matches_metadata(self.session, self.info, path)
+        batch_dim = self.session.get_inputs()[0].shape[0]
         self.dynamic_batch = not isinstance(batch_dim, int)
         self.max_batch = self.info.batch if self.dynamic_batch else int(batch_dim)
         self.output_names = [o.name for o in self.session.get_outputs()]
