@@ -1,13 +1,9 @@
 """`edge-edet bench`: latency and throughput of an exported model, optionally against PyTorch eager."""
 from __future__ import annotations
 
-from ..contract.cli import add_providers_argument, positive_int
+import os
 
-
-def non_negative_int(text: str) -> int:
-    if text.strip() == "0":
-        return 0
-    return positive_int(text)
+from ..contract.cli import add_providers_argument, non_negative_int, positive_int
 
 
 def register(subparsers) -> None:
@@ -49,6 +45,18 @@ def run(args) -> int:
     from ..contract.fileio import write_json_atomic
     from ..runtime import Detector
 
+    # every input and output checked before the model loads: a typo must not cost a whole benchmark
+    if args.output:
+        from ..contract.fileio import check_output_file
+
+        check_output_file(args.output, "--output", inputs=[("--model", args.model), ("--images", args.images),
+                                                           ("--source", args.source)])
+    if args.source:
+        from ..contract.source_uri import parse_source
+
+        parse_source(args.source)
+    if args.images and not os.path.isdir(args.images):
+        raise EdgeEdetError(f"--images {args.images} is not a folder")
     providers = args.providers
     options = {"threads": args.threads} if args.threads else {}
     detector = Detector.from_file(args.model, providers=providers, **options)

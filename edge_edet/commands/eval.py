@@ -29,6 +29,11 @@ def run(args) -> int:
     from ..eval.runner import evaluate_detector, format_metrics
     from ..runtime import Detector
 
+    if args.output:  # before the run: a bad --output must not lose an hour of evaluation
+        from ..contract.fileio import check_output_file
+
+        check_output_file(args.output, "--output", inputs=[("--annotations", args.annotations),
+                                                           ("--model", args.model)])
     coco = load_coco(args.annotations)  # a malformed file fails before a model loads
     options = {"threads": args.threads} if args.threads else {}
     providers = args.providers

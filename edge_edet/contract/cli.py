@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
+import threading
 from typing import Callable, List, Optional
 
 from .errors import EdgeEdetError
@@ -17,6 +19,11 @@ EXIT_USAGE = 2  # user mistake (argparse uses 2 as well)
 OPENCV_HINT = ("OpenCV is not installed: on a Jetson use JetPack's `sudo apt install python3-opencv` (it has "
                "GStreamer for CSI cameras); elsewhere `pip install opencv-python-headless`")
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process SIGTERM killed
+
+
+class Terminated(BaseException):
+    """SIGTERM as an exception, so `finally` blocks (temporary files and folders) run before exit."""
 
 
 def _whole_number(text: str, minimum: int, wording: str) -> int:
@@ -77,8 +84,17 @@ def fail(message: str, prog: str = "edge-edet", code: int = EXIT_USAGE) -> int:
     return code
 
 
+def _raise_terminated(signum, _frame):
+    raise Terminated()
+
+
 def guarded(function: Callable[[], Optional[int]], prog: str = "edge-edet") -> int:
-    """Run `function`; EdgeEdetError -> one sentence and exit 2, Ctrl-C -> exit 130."""
+    """Run `function`; EdgeEdetError -> one sentence and exit 2, Ctrl-C -> exit 130, SIGTERM -> its
+    temporary files removed (the exception unwinds every `finally`) and exit 143."""
+    previous = None
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return int(function() or 0)
     except EdgeEdetError as exc:
@@ -90,3 +106,9 @@ def guarded(function: Callable[[], Optional[int]], prog: str = "edge-edet") -> i
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated:
+        print(f"{prog}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

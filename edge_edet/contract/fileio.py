@@ -185,3 +185,35 @@ def write_bytes_atomic(path: str, data) -> str:
         with open(tmp, "wb") as handle:
             handle.write(memoryview(data))
     return path
+
+
+_WORK_FOLDER = re.compile(r"^edge_edet_[a-z]+_(\d+)_")
+
+
+def remove_stale_work_folders(parent: Optional[str] = None) -> list:
+    """Remove `edge_edet_<kind>_<pid>_*` folders in the temp directory whose process is gone."""
+    import shutil
+
+    parent = parent or tempfile.gettempdir()
+    removed = []
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return removed
+    for name in names:
+        match = _WORK_FOLDER.match(name)
+        path = os.path.join(parent, name)
+        if match and os.path.isdir(path) and not _process_alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
+@contextlib.contextmanager
+def work_folder(kind: str):
+    """A temporary folder `edge_edet_<kind>_<pid>_*` (calibration, quantisation scratch), removed on
+    exit, SIGTERM included (contract.cli.guarded turns it into an exception); folders that a killed
+    process (kill -9) left behind are removed first."""
+    remove_stale_work_folders()
+    with tempfile.TemporaryDirectory(prefix=f"edge_edet_{kind}_{os.getpid()}_") as tmp:
+        yield tmp

@@ -18,7 +18,6 @@ ranges are kept: the same ranges become the legacy TensorRT calibration cache.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
@@ -27,6 +26,7 @@ import numpy as np
 import onnx
 
 from ..contract.errors import EdgeEdetError
+from ..contract.fileio import work_folder
 from ..contract.names import CALIBRATION_METHODS
 from ..contract.metadata import write_onnx_metadata
 from .calibration_data import LetterboxedReader, _progress
@@ -151,7 +151,7 @@ def calibrate_methods(model: onnx.ModelProto, images: np.ndarray, methods=("entr
     if "minmax" in methods:
         passes.append(("minmax", ["minmax"]))
     results = {}
-    with tempfile.TemporaryDirectory(prefix="edge_edet_calib_") as tmp:
+    with work_folder("calib") as tmp:
         sub_path = os.path.join(tmp, "network.onnx")
         full_path = os.path.join(tmp, "full.onnx")
         onnx.save(model, full_path)
@@ -256,7 +256,7 @@ def quantize_with_ranges(model: onnx.ModelProto, calibration: CalibrationResult,
     data = {name: TensorData(lowest=np.float32(low), highest=np.float32(high))
             for name, (low, high) in ranges.items()}
     tensors_range = TensorsData(_method_enum(calibration.method), data)
-    with tempfile.TemporaryDirectory(prefix="edge_edet_qdq_") as tmp:
+    with work_folder("qdq") as tmp:
         path = os.path.join(tmp, "model.onnx")
         onnx.save(model, path)
         from pathlib import Path

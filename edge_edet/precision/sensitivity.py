@@ -10,12 +10,12 @@ adders are the sensitive layers.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import List, Tuple
 
 import numpy as np
 import onnx
 
+from ..contract.fileio import work_folder
 from .calibration_data import LetterboxedReader
 from .regions import CONV_OPS, weight_groups
 
@@ -44,7 +44,7 @@ def layer_sensitivity(model: onnx.ModelProto, calibration, images: np.ndarray,
     batch = static_batch(model)
     sample = images[:max(batch, num_images // batch * batch)]
     activations = {}
-    with tempfile.TemporaryDirectory(prefix="edge_edet_sens_") as tmp:
+    with work_folder("sens") as tmp:
         for tag, proto in (("float", model), ("qdq", quantized)):
             full, sub, aug = (os.path.join(tmp, f"{tag}_{kind}.onnx") for kind in ("full", "net", "aug"))
             onnx.save(proto, full)

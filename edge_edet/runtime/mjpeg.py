@@ -8,11 +8,16 @@ Pages: `/` (a page showing the stream), `/stream.mjpg` (multipart/x-mixed-replac
 (the latest frame), `/counts` (JSON: cumulative line counts, zone occupancy and dwell, with
 --track).  Loopback by default; each frame is JPEG-encoded once however many clients watch, and
 not at all when none does, so the preview costs the pipeline nothing when unused.
+Limits, so a crowd or a stuck client cannot hurt the stream: a listen backlog of LISTEN_BACKLOG
+(tens of viewers connect at once without waiting), at most MAX_CLIENTS connections at a time (the
+next gets 503 and is closed at once), IDLE_TIMEOUT_S to send a request or accept a frame, and
+HTTP/0.9 requests (no version, no headers) closed unanswered.
 """
 from __future__ import annotations
 
 import errno
 import json
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +29,12 @@ import numpy as np
 from ..contract.errors import EdgeEdetError
 
 BOUNDARY = "edgeedetframe"
+LISTEN_BACKLOG = 128
+MAX_CLIENTS = 32
+IDLE_TIMEOUT_S = 10.0
+_BUSY_BODY = b"too many viewers; try again shortly\n"
+BUSY_RESPONSE = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 5\r\n"
+                 b"Connection: close\r\nContent-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PAGE = (b"<!doctype html><html><head><title>edge-edet</title></head>"
         b"<body style='margin:0;background:#111'><img src='/stream.mjpg' style='max-width:100%'></body></html>")
@@ -95,6 +106,15 @@ class _FrameBoard:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "edge-edet-mjpeg"
     board: _FrameBoard  # set on the per-server subclass
+    timeout = IDLE_TIMEOUT_S  # socket timeout: an idle or stalled client lets its thread go
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":  # no status line can be sent: close without an answer
+            self.close_connection = True
+            return False
+        return True
 
     def log_message(self, *args):  # keep the terminal for the run summary
         pass
@@ -151,14 +171,48 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 with self.board.cond:
                     self.board.frames_sent += 1
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-            pass  # the viewer went away
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
+            pass  # the viewer went away or stopped reading
         self.close_connection = True
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False  # a busy port must fail, not be shared
+    request_queue_size = LISTEN_BACKLOG
+    max_clients = MAX_CLIENTS
+
+    def __init__(self, *args, **kwargs):
+        self._lock = threading.Lock()
+        self.active = 0
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        """One thread per client up to max_clients; beyond that a 503 and the socket closed at once."""
+        with self._lock:
+            busy = self.active >= self.max_clients
+            if not busy:
+                self.active += 1
+        if not busy:
+            super().process_request(request, client_address)
+            return
+        try:
+            request.settimeout(1.0)
+            request.sendall(BUSY_RESPONSE)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class MjpegServer:
@@ -168,7 +222,8 @@ class MjpegServer:
         self.board = _FrameBoard(quality)
         handler = type("Handler", (_Handler,), {"board": self.board})
         try:
-            self.server = _Server((host, int(port)), handler)
+            server_class = _Server6 if ":" in host else _Server  # [::1]:8080 is an IPv6 address
+            self.server = server_class((host, int(port)), handler)
         except OSError as exc:
             if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                 reason = "already in use" if exc.errno == errno.EADDRINUSE else "not allowed for this user"
