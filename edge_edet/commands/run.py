@@ -17,7 +17,7 @@ import sys
 import threading
 from typing import List, Optional, Sequence
 
-from ..contract.cli import add_providers_argument, guarded, non_negative_int, positive_int
+from ..contract.cli import add_providers_argument, guarded, native_stderr_quiet, non_negative_int, positive_int
 from ..contract.errors import EdgeEdetError
 from ..contract.fileio import STREAM, check_distinct_outputs, check_output_file, write_json_atomic
 from ..contract.machine import peak_rss_mb
@@ -141,7 +141,13 @@ def jsonl_outputs(outputs) -> List[tuple]:
 
 
 def run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
-    """Run a stream from parsed arguments; user mistakes raise EdgeEdetError."""
+    """Run a stream from parsed arguments; user mistakes raise EdgeEdetError.  FFmpeg's and OpenCV's
+    own log lines are hidden (EDGE_EDET_NATIVE_LOG=1 shows them): our one sentence says what failed."""
+    with native_stderr_quiet():
+        return _run(args, search_dirs)
+
+
+def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
     from ..runtime.sinks import MjpegSink, VideoFileSink, WindowSink, display_available, open_sink
 
     model_path = args.model or find_default_model(search_dirs or [os.getcwd()])

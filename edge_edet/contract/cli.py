@@ -7,7 +7,10 @@ benchmark's child process all end in `guarded(...)`.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import math
+import os
 import signal
 import sys
 import threading
@@ -67,6 +70,40 @@ def add_providers_argument(parser) -> None:
     parser.add_argument("--providers", default=None, type=parse_providers,
                         help="ONNX Runtime execution providers, comma-separated, in order: cpu, cuda, tensorrt "
                              "(default: CUDA when onnxruntime-gpu has it, else CPU)")
+
+
+NATIVE_LOG_ENV = "EDGE_EDET_NATIVE_LOG"  # set to 1 to see FFmpeg / OpenCV / ONNX Runtime log lines again
+
+
+@contextlib.contextmanager
+def native_stderr_quiet():
+    """Hide what native libraries (FFmpeg, OpenCV, ONNX Runtime) print on file descriptor 2, so their
+    log lines neither bury nor precede our one-sentence refusals; Python's own stderr (our warnings,
+    errors and summary) keeps going to the terminal through a copy of the descriptor.  A no-op when
+    stderr is not descriptor 2 (captured) or NATIVE_LOG_ENV is set."""
+    try:
+        real = sys.stderr.fileno() == 2 and not os.environ.get(NATIVE_LOG_ENV)
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        real = False
+    if not real:
+        yield
+        return
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    previous = sys.stderr
+    sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(saved_fd), "wb", buffering=0), encoding=previous.encoding,
+                                  errors="backslashreplace", line_buffering=True, write_through=True)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved_fd, 2)
+        os.close(saved_fd)
+        sys.stderr.close()
+        sys.stderr = previous
 
 
 def warn(message: str) -> None:

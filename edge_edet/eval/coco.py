@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from typing import Dict, List, Sequence
+import math
+from typing import Dict, List, Optional, Sequence
 
 from ..contract.errors import EdgeEdetError
 
@@ -32,7 +33,41 @@ def read_coco_json(path: str) -> dict:
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
         raise EdgeEdetError(f"annotations file {path} is not COCO format "
                             "(needs lists 'images', 'annotations' and 'categories')")
+    problem = coco_entry_problem(data)
+    if problem:
+        raise EdgeEdetError(f"annotations file {path}: {problem}")
     return data
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def coco_entry_problem(data: dict) -> Optional[str]:
+    """The first entry of a COCO json whose types are wrong, as one phrase; None when all are usable.
+    Checked before any work, so pycocotools or training never meet a list where an id belongs."""
+    for index, image in enumerate(data["images"]):
+        if not isinstance(image, dict) or not _is_int(image.get("id")) or not isinstance(image.get("file_name"), str):
+            return f"images[{index}] needs an integer 'id' and a string 'file_name'"
+        for key in ("width", "height"):
+            if key in image and image[key] is not None and not (_is_number(image[key]) and image[key] >= 0):
+                return f"images[{index}] has '{key}' {image[key]!r}, not a number of pixels"
+    for index, category in enumerate(data["categories"]):
+        if not isinstance(category, dict) or not _is_int(category.get("id")) or not isinstance(category.get("name"), str):
+            return f"categories[{index}] needs an integer 'id' and a string 'name'"
+    for index, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict):
+            return f"annotations[{index}] is {ann!r}, not an object"
+        if not _is_int(ann.get("image_id")) or not _is_int(ann.get("category_id")):
+            return f"annotations[{index}] needs integer 'image_id' and 'category_id'"
+        bbox = ann.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
+            return f"annotations[{index}] has bbox {bbox!r}; a bbox is [x, y, width, height] in numbers"
+    return None
 
 
 def load_coco(annotations_path: str):

@@ -25,6 +25,8 @@ from .detections import Detections
 from ..contract.letterbox import letterbox
 from .mjpeg import MjpegServer
 
+SPACE_CHECK_EVERY = 30  # frames between free-space checks of a video's disk
+LOW_SPACE_BYTES = 1 << 20  # below this the video is finished at once (its index needs room too)
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
 
 
@@ -91,6 +93,29 @@ class VideoFileSink(Sink):
             image, _ = letterbox(image, (self.size[1], self.size[0]), (0, 0, 0))
         self.writer.write(image)
         self.frames += 1
+        if self.frames % SPACE_CHECK_EVERY == 0:
+            self._stop_if_disk_full()
+
+    def _stop_if_disk_full(self) -> None:
+        """OpenCV's writer only logs a failed write; a disk about to fill is seen here instead, and the
+        video is finished while there is still room for its index, so the frames so far stay playable."""
+        try:
+            stats = os.statvfs(os.path.dirname(self.tmp))
+        except OSError:
+            return
+        free = stats.f_bavail * stats.f_frsize
+        if free >= LOW_SPACE_BYTES:
+            return
+        self.writer.release()
+        self.writer = None
+        if self._readable_frames() > 0:
+            os.replace(self.tmp, self.path)
+            kept = f"the {self.frames} frames written so far are kept, playable, in {self.path}"
+        else:
+            _remove(self.tmp)
+            kept = f"the partial file was removed and {self.path} left as it was"
+        raise EdgeEdetError(f"--output {self.path}: the disk is full ({free // 1024} KiB left), so the video "
+                            f"stopped after {self.frames} frames; {kept}")
 
     def discard(self):
         if self.writer is not None:

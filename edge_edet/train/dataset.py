@@ -82,7 +82,8 @@ def _read_json(path: str) -> dict:
         raise DatasetError(str(exc)) from None
 
 
-def read_coco(annotations_path: str, images_dir: str, labels: Sequence[str], check_files: bool = True):
+def read_coco(annotations_path: str, images_dir: str, labels: Sequence[str], check_files: bool = True,
+              need_boxes: bool = False):
     """(records, report): every listed image whose file exists, with its boxes as class indices into
     `labels` (matched to the json's categories by name)."""
     if not os.path.isdir(images_dir):
@@ -150,6 +151,9 @@ def read_coco(annotations_path: str, images_dir: str, labels: Sequence[str], che
         report.boxes += len(boxes)
     report.counts["orphan_annotations"] += sum(len(v) for k, v in by_image.items() if k not in listed)
     report.images = len(records)
+    if need_boxes and records and not report.boxes:
+        raise DatasetError(f"{annotations_path} has no usable box for the classes {', '.join(labels)} "
+                           f"({report.summary() or 'every box was skipped'}); nothing to train on")
     if not records:
         raise DatasetError(f"{annotations_path} with images in {images_dir} leaves no image to use "
                            f"({len(data['images'])} listed, {report.counts['missing_images']} missing)")

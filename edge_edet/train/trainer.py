@@ -198,6 +198,13 @@ class Trainer:
             raise EdgeEdetError(f"--batch-size must be at least 1, got {options.batch_size}")
         if not (0 < options.scale_min <= options.scale_max):
             raise EdgeEdetError("scale jitter needs 0 < scale-min <= scale-max")
+        for flag, value, low in (("--lr", options.lr, 0.0), ("--weight-decay", options.weight_decay, None),
+                                 ("--warmup-epochs", options.warmup_epochs, None), ("--ema-decay", options.ema_decay, None)):
+            if not math.isfinite(value) or (low is not None and value <= low) or value < 0:
+                raise EdgeEdetError(f"{flag} must be a finite positive number, got {value}" if low is not None
+                                    else f"{flag} must be a finite number of 0 or more, got {value}")
+        if not options.ema_decay < 1:
+            raise EdgeEdetError(f"--ema-decay must be below 1, got {options.ema_decay}")
         self.device = resolve_device(options.device)
         if options.threads:
             torch.set_num_threads(options.threads)
@@ -208,7 +215,8 @@ class Trainer:
         self.labels = self._labels()
         self.cfg = get_config(options.model, num_classes=len(self.labels), input_size=options.input_size)
         anchors = generate_anchors(self.cfg)
-        train_records, report = read_coco(options.train_annotations, options.train_images, self.labels)
+        train_records, report = read_coco(options.train_annotations, options.train_images, self.labels,
+                                          need_boxes=True)
         _warn(report.summary())
         val_records, val_report = read_coco(options.val_annotations, options.val_images, self.labels)
         _warn(val_report.summary())
@@ -231,6 +239,7 @@ class Trainer:
         self.elapsed_before = 0.0  # seconds spent in earlier sessions of this run (resume)
         self.session_start = time.time()
         self.out_of_time = False
+        os.makedirs(options.output, exist_ok=True)  # only once every check passed: no empty run folders
         self.log = CsvLog(os.path.join(options.output, "log.csv"))
         if options.resume:
             self._resume()
@@ -248,7 +257,6 @@ class Trainer:
         if options.resume and not os.path.isfile(self.last_path):
             raise EdgeEdetError(f"there is nothing to resume in {options.output} (no last.pth); "
                                 "start the run without --resume")
-        os.makedirs(options.output, exist_ok=True)
 
     def _labels(self) -> List[str]:
         available = category_labels(self.options.train_annotations)

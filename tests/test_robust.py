@@ -1,0 +1,378 @@
+"""Issue 14: nothing lost, ever; every bad input refused before work starts.
+
+Disk full is a file-size limit (`resource.setrlimit(RLIMIT_FSIZE)`, SIGXFSZ ignored so writes fail
+with EFBIG) in a child process: portable, no mount needed.  Every refusal is one sentence, exit 2,
+no traceback, and the file that was there before is byte for byte the same afterwards.
+"""
+import json
+import math
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from edge_edet.contract.config import ConfigError, get_config
+from edge_edet.contract.errors import EdgeEdetError
+from edge_edet.contract.fileio import (atomic_output, check_distinct_outputs, check_output_file, partial_name,
+                                       remove_stale_partials, remove_stale_work_folders, write_text_atomic)
+
+from conftest import REPO, shared_path
+
+OLD_LINES = "".join(json.dumps({"frame": i, "old": True}) + "\n" for i in range(50))
+
+
+def _limit_file_size(limit):
+    def preexec():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return preexec
+
+
+def cli(args, cwd, limit=None, timeout=300):
+    """`python -m edge_edet ARGS` in a child (optionally under a file-size limit): (rc, stdout, stderr)."""
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.run([sys.executable, "-m", "edge_edet"] + list(args), cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout, preexec_fn=_limit_file_size(limit) if limit else None)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def assert_one_sentence(rc, err, *words):
+    assert rc == 2, err
+    assert "Traceback" not in err, err
+    error_lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(error_lines) == 1, err
+    for word in words:
+        assert word in error_lines[0], err
+
+
+def hidden(folder):
+    return sorted(n for n in os.listdir(folder) if n.startswith("."))
+
+
+# -- contract/fileio: one output-path check for every command ------------------------------------
+def test_output_may_not_replace_an_input_or_another_output(tmp_path):
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"video")
+    with pytest.raises(EdgeEdetError, match="is the input given as --source"):
+        check_output_file(str(source), "--output", inputs=[("--source", str(source))])
+    link = tmp_path / "link.mp4"
+    link.symlink_to(source)
+    with pytest.raises(EdgeEdetError, match="is the input"):
+        check_output_file(str(link), "--output", inputs=[("--source", str(source))])
+    with pytest.raises(EdgeEdetError, match="are the same file"):
+        check_distinct_outputs([("--output", str(tmp_path / "x.mp4")), ("--json", str(tmp_path / "x.mp4"))])
+    check_distinct_outputs([("--output", str(tmp_path / "x.mp4")), ("--json", str(tmp_path / "x.jsonl")),
+                            ("--summary-json", None)])
+
+
+def test_output_may_not_be_a_folder_fifo_or_device(tmp_path):
+    fifo = tmp_path / "f.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(EdgeEdetError, match="is a FIFO"):
+        check_output_file(str(fifo), "--output")
+    assert check_output_file(str(fifo), "--json", stream_ok=True) == str(fifo)  # a stream target, kept
+    with pytest.raises(EdgeEdetError, match="device or special file"):
+        check_output_file("/dev/null", "--json")
+    with pytest.raises(EdgeEdetError, match="is a folder"):
+        check_output_file(str(tmp_path), "--json")
+    with pytest.raises(EdgeEdetError, match="standard output"):
+        check_output_file("-", "--summary-json")
+
+
+def test_symlinked_output_writes_its_target_and_keeps_the_link(tmp_path):
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    write_text_atomic(check_output_file(str(link)), "new")
+    assert link.is_symlink() and target.read_text() == "new"
+
+
+def test_stale_partials_of_dead_processes_are_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".out.{dead.pid}.partial.mp4"
+    stale_tmp = tmp_path / f".edge_edet-{dead.pid}-abc.json.tmp"
+    mine = tmp_path / os.path.basename(partial_name(str(tmp_path / "out.mp4")))
+    for path in (stale, stale_tmp, mine):
+        path.write_bytes(b"x")
+    check_output_file(str(tmp_path / "out.mp4"), "--output")
+    assert not stale.exists() and not stale_tmp.exists() and mine.exists()
+    folder = tmp_path / f"edge_edet_calib_{dead.pid}_xyz"
+    folder.mkdir()
+    (folder / "full.onnx").write_bytes(b"x" * 10)
+    live = tmp_path / f"edge_edet_calib_{os.getpid()}_xyz"
+    live.mkdir()
+    assert remove_stale_work_folders(str(tmp_path)) == [folder.name]
+    assert live.exists()
+
+
+def test_atomic_write_on_a_full_disk_is_one_sentence_and_keeps_the_old_file(tmp_path):
+    target = tmp_path / "report.json"
+    target.write_text("old report\n")
+    code = ("import sys; from edge_edet.contract.fileio import write_text_atomic\n"
+            "from edge_edet.contract.cli import guarded\n"
+            f"sys.exit(guarded(lambda: write_text_atomic({str(target)!r}, 'x' * 100000)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=REPO), preexec_fn=_limit_file_size(4096))
+    assert_one_sentence(proc.returncode, proc.stderr, str(target), "File too large")
+    assert target.read_text() == "old report\n" and hidden(tmp_path) == []
+
+
+def test_sigterm_removes_temporary_files_and_folders(tmp_path):
+    """guarded() turns SIGTERM into an exception: atomic_output and work_folder clean up, exit 143."""
+    target = tmp_path / "model.onnx"
+    code = ("import os, sys, time, tempfile\n"
+            "from edge_edet.contract.cli import guarded\n"
+            "from edge_edet.contract.fileio import atomic_output, work_folder\n"
+            "def job():\n"
+            f"    with work_folder('calib') as folder, atomic_output({str(target)!r}) as tmp:\n"
+            "        open(tmp, 'w').write('half'); print(folder, flush=True); time.sleep(60)\n"
+            "sys.exit(guarded(job))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=REPO))
+    folder = proc.stdout.readline().strip()
+    assert os.path.isdir(folder) and len(hidden(tmp_path)) == 1
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and "terminated" in err and "Traceback" not in err
+    assert not os.path.exists(folder) and hidden(tmp_path) == [] and not target.exists()
+
+
+# -- up-front validation ---------------------------------------------------------------------------
+def test_input_sides_have_a_sane_upper_bound():
+    with pytest.raises(ConfigError, match="larger than the 4096"):
+        get_config("d0", input_size=1280000)
+    with pytest.raises(ConfigError, match="larger than the 4096"):
+        get_config("d0", input_size="128x128000")
+    assert get_config("d0", input_size="384x640").input_size == (384, 640)
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda d: d.update(annotations=[1, 2, 3]), "annotations[0] is 1"),
+    (lambda d: d["images"][0].update(width="wide"), "'width' 'wide'"),
+    (lambda d: d["annotations"][0].update(image_id=[1]), "integer 'image_id'"),
+    (lambda d: d["annotations"][0].update(bbox="x"), "bbox 'x'"),
+    (lambda d: d["annotations"][0].update(bbox=[1, 2]), "bbox [1, 2]"),
+    (lambda d: d["annotations"][0].update(bbox=[1, 2, float("nan"), 3]), "bbox"),
+])
+def test_coco_json_with_wrong_types_is_refused_in_one_sentence(tmp_path, edit, words):
+    from edge_edet.eval.coco import read_coco_json
+
+    data = {"images": [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}],
+            "categories": [{"id": 1, "name": "person"}]}
+    edit(data)
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(EdgeEdetError, match="annotations file") as info:
+        read_coco_json(str(path))
+    assert words in str(info.value)
+
+
+def test_training_set_without_a_usable_box_is_refused(tmp_path):
+    import cv2
+
+    from edge_edet.train.dataset import read_coco
+
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((10, 10, 3), np.uint8))
+    data = {"images": [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 0, 5]}],
+            "categories": [{"id": 1, "name": "person"}]}
+    (tmp_path / "ann.json").write_text(json.dumps(data))
+    with pytest.raises(EdgeEdetError, match="no usable box"):
+        read_coco(str(tmp_path / "ann.json"), str(tmp_path), ["person"], need_boxes=True)
+
+
+@pytest.mark.parametrize("lr", ["nan", "-1", "0", "inf"])
+def test_train_learning_rate_must_be_finite_and_positive(tmp_path, lr):
+    rc, _, err = cli(["train", "--model", "lite0", "--train-images", str(tmp_path), "--train-annotations", "x.json",
+                      "--val-images", str(tmp_path), "--val-annotations", "x.json", "--output",
+                      str(tmp_path / "run"), "--lr", lr], cwd=str(tmp_path))
+    assert_one_sentence(rc, err, "--lr")
+    assert not (tmp_path / "run").exists()  # a failed start leaves no run folder
+
+
+# -- the ONNX Runtime back-end checks the graph against its metadata -------------------------------
+def test_graph_that_disagrees_with_its_metadata_is_refused(deploy_lite0, tmp_path):
+    import onnx
+
+    from edge_edet.contract.metadata import deploy_info_from_onnx_model, write_onnx_metadata
+    from edge_edet.runtime import Detector
+
+    model = onnx.load(deploy_lite0)
+    info = deploy_info_from_onnx_model(model)
+    info.input_size = [384, 384]
+    write_onnx_metadata(model, info)
+    path = str(tmp_path / "wrong_size.onnx")
+    onnx.save(model, path)
+    with pytest.raises(EdgeEdetError, match=r"has shape \[1, 256, 256, 3\], but its metadata says"):
+        Detector.from_file(path)
+    model = onnx.load(deploy_lite0)
+    model.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+    path = str(tmp_path / "float_input.onnx")
+    onnx.save(model, path)
+    with pytest.raises(EdgeEdetError, match=r"is tensor\(float\), but an edge_edet graph takes uint8"):
+        Detector.from_file(path)
+
+
+# -- run: outputs ----------------------------------------------------------------------------------
+def test_run_refuses_outputs_that_clobber_before_loading_anything(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not really a video")
+    model = str(tmp_path / "missing.onnx")  # never loaded: the output check comes first
+    for args, words in (
+            (["--output", str(clip)], ("is the input given as --source",)),
+            (["--output", str(tmp_path / "x.mp4"), "--json", str(tmp_path / "x.mp4")], ("same file",)),
+            (["--json", str(tmp_path / "a.jsonl"), "--summary-json", str(tmp_path / "a.jsonl")], ("same file",)),
+            (["--json", "/dev/null"], ("device",)),
+            (["--json", str(tmp_path)], ("is a folder",))):
+        rc, _, err = cli(["run", "--engine", model, "--source", str(clip), "--headless"] + args, cwd=str(tmp_path))
+        assert_one_sentence(rc, err, *words)
+    assert clip.read_bytes() == b"not really a video"
+
+
+def test_failed_run_leaves_an_existing_json_as_it_was(deploy_lite0, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "broken.jpg").write_bytes(b"")
+    old = tmp_path / "a.jsonl"
+    old.write_text(OLD_LINES)
+    rc, _, err = cli(["run", "--engine", deploy_lite0, "--source", str(frames), "--headless", "--json", str(old)],
+                     cwd=str(tmp_path))
+    assert_one_sentence(rc, err, "gave no frames")
+    assert old.read_text() == OLD_LINES and hidden(tmp_path) == []
+
+
+@pytest.mark.parametrize("flag, name", [("--json", "a.jsonl"), ("--output", "a.mp4")])
+def test_run_on_a_full_disk_fails_in_one_sentence_and_keeps_the_old_file(deploy_lite0, tmp_path, flag, name):
+    video = shared_path("data", "video", "cars_short.mp4")
+    old = tmp_path / name
+    old.write_bytes(OLD_LINES.encode() * 4)
+    before = old.read_bytes()
+    rc, _, err = cli(["run", "--engine", deploy_lite0, "--source", video, "--headless", "--max-frames", "40",
+                      flag, str(old)], cwd=str(tmp_path), limit=3000)
+    assert_one_sentence(rc, err, str(old), "left as it was")
+    assert old.read_bytes() == before and hidden(tmp_path) == []
+    assert "Failed to write frame" not in err and "moov atom" not in err  # FFmpeg/OpenCV noise hidden
+
+
+def _tmpfs_shell(folder, size, command):
+    """`command` in a private mount namespace with a `size` tmpfs on `folder` (a real full disk)."""
+    import shlex
+    import shutil
+
+    if not shutil.which("unshare"):
+        pytest.skip("unshare is not installed: the file-size-limit tests stand for a full disk")
+    probe = subprocess.run(["unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({probe.stderr.strip()}); the file-size-limit tests stand for it")
+    script = f"mount -t tmpfs -o size={size} tmpfs {shlex.quote(str(folder))} && {command}"
+    env = dict(os.environ, PYTHONPATH=REPO)
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_video_on_a_really_full_disk_keeps_the_frames_so_far_playable(deploy_lite0, tmp_path):
+    """A 2 MiB tmpfs: the sink sees the disk fill, finishes the video while its index still fits and
+    says how many frames it kept; the file plays back with exactly that many."""
+    import re
+    import shlex
+
+    video = shared_path("data", "video", "cars_short.mp4")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    out = disk / "a.mp4"
+    check = (f"import cv2; c = cv2.VideoCapture({str(out)!r}); n = 0\n"
+             "while c.read()[0]: n += 1\n"
+             "print('readable', n)")
+    command = (f"{shlex.quote(sys.executable)} -m edge_edet run --engine {shlex.quote(deploy_lite0)} "
+               f"--source {shlex.quote(video)} --headless --output {shlex.quote(str(out))}; echo rc=$?; "
+               f"{shlex.quote(sys.executable)} -c {shlex.quote(check)}; ls -a {shlex.quote(str(disk))}")
+    proc = _tmpfs_shell(disk, "2m", command)
+    assert "rc=2" in proc.stdout and "Traceback" not in proc.stderr, proc.stderr
+    kept = int(re.search(r"the (\d+) frames written so far are kept, playable", proc.stderr).group(1))
+    assert 0 < kept < 151
+    assert f"readable {kept}" in proc.stdout
+    assert ".a." not in proc.stdout  # no hidden partial left on the disk
+
+
+def test_json_lines_stream_to_standard_output(deploy_lite0, tmp_path):
+    video = shared_path("data", "video", "cars_short.mp4")
+    rc, out, err = cli(["run", "--engine", deploy_lite0, "--source", video, "--headless", "--max-frames", "3",
+                        "--json", "-"], cwd=str(tmp_path))
+    assert rc == 0, err
+    records = [json.loads(line) for line in out.splitlines()]  # stdout holds the lines, nothing else
+    assert [r["frame"] for r in records] == [0, 1, 2]
+    assert "frames 3" in err  # the summary moved to stderr
+
+
+# -- the MJPEG preview: limits -----------------------------------------------------------------------
+def _connect(server):
+    sock = socket.create_connection((server.host, server.port), timeout=5)
+    return sock
+
+
+def _read_all(sock):
+    chunks = []
+    while True:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            return b"".join(chunks), False
+        if not data:
+            return b"".join(chunks), True
+        chunks.append(data)
+
+
+def test_mjpeg_caps_clients_times_out_idle_ones_and_closes_http09():
+    from edge_edet.runtime.mjpeg import LISTEN_BACKLOG, MjpegServer
+
+    server = MjpegServer("127.0.0.1", 0)
+    try:
+        assert LISTEN_BACKLOG >= 32 and server.server.request_queue_size == LISTEN_BACKLOG
+        server.server.max_clients = 2
+        server.server.RequestHandlerClass.timeout = 0.5
+        idle = [_connect(server) for _ in range(2)]  # two idle clients hold both places
+        time.sleep(0.2)
+        third = _connect(server)
+        body, closed = _read_all(third)
+        assert body.startswith(b"HTTP/1.0 503") and closed
+        for sock in idle:  # the idle timeout lets them go, without an answer
+            body, closed = _read_all(sock)
+            assert closed
+            sock.close()
+        time.sleep(0.2)
+        http09 = _connect(server)
+        http09.sendall(b"GET /\r\n")
+        body, closed = _read_all(http09)
+        assert closed and body == b""
+        fine = _connect(server)
+        fine.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        body, _ = _read_all(fine)
+        assert body.startswith(b"HTTP/1.0 200")
+        assert server.server.active == 0 or server.server.active <= 1
+    finally:
+        server.close()
+
+
+def test_mjpeg_serves_ipv6_loopback():
+    from edge_edet.runtime.mjpeg import MjpegServer, parse_serve
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        server = MjpegServer(*parse_serve("[::1]:0"))
+    except EdgeEdetError as exc:
+        pytest.skip(f"IPv6 loopback unavailable: {exc}")
+    try:
+        assert server.url.startswith("http://[::1]:")
+    finally:
+        server.close()
