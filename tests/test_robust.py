@@ -5,7 +5,6 @@ with EFBIG) in a child process: portable, no mount needed.  Every refusal is one
 no traceback, and the file that was there before is byte for byte the same afterwards.
 """
 import json
-import math
 import os
 import resource
 import signal
@@ -19,8 +18,8 @@ import pytest
 
 from edge_edet.contract.config import ConfigError, get_config
 from edge_edet.contract.errors import EdgeEdetError
-from edge_edet.contract.fileio import (atomic_output, check_distinct_outputs, check_output_file, partial_name,
-                                       remove_stale_partials, remove_stale_work_folders, write_text_atomic)
+from edge_edet.contract.fileio import (check_distinct_outputs, check_output_file, partial_name,
+                                       remove_stale_work_folders, write_text_atomic)
 
 from conftest import REPO, shared_path
 

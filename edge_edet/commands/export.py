@@ -48,7 +48,7 @@ def run(args) -> int:
     from ..contract.fileio import check_output_file
 
     cfg = get_config(args.model, input_size=args.input_size)  # validates name and size first
-    check_output_file(args.output)
+    check_output_file(args.output, "--output", inputs=[("--weights", args.weights), ("--labels", args.labels)])
     model = create_model(cfg.name, num_classes=args.num_classes, input_size=args.input_size, checkpoint=args.weights)
     if args.labels:
         labels = read_labels(args.labels)

@@ -116,8 +116,18 @@ def warn(message: str) -> None:
         print(f"edge-edet: warning: {message}", file=sys.stderr, flush=True)
 
 
+def one_sentence(message: str) -> str:
+    """An error raised in a worker process (a DataLoader's) arrives with the worker's traceback in its
+    text; keep only the final `Type: message` line's message."""
+    if "Original Traceback" not in message:
+        return message
+    last = [line for line in message.strip().splitlines() if line.strip()][-1].strip()
+    head, sep, tail = last.partition(": ")
+    return tail if sep and "." in head and " " not in head else last
+
+
 def fail(message: str, prog: str = "edge-edet", code: int = EXIT_USAGE) -> int:
-    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+    print(f"{prog}: error: {one_sentence(message)}", file=sys.stderr, flush=True)
     return code
 
 

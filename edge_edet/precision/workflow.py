@@ -5,13 +5,13 @@ at the end, each atomically, so a failure never leaves a half-written file.
 """
 from __future__ import annotations
 
-import os
 from typing import List, Optional
 
 from ..contract.errors import EdgeEdetError
 from .cache import DEFAULT_TRT_VERSION, algorithm_for_method, trt_version_number, write_calibration_cache
 from .regions import check_deploy_graph
-from ..contract.onnx_io import check_output_path, load_onnx, save_onnx_atomic
+from ..contract.fileio import check_distinct_outputs, check_output_file
+from ..contract.onnx_io import load_onnx, save_onnx_atomic
 
 
 def calibrate_onnx(model_path: str, images: str, output: str, num_images: int = 500, method: str = "percentile",
@@ -24,12 +24,10 @@ def calibrate_onnx(model_path: str, images: str, output: str, num_images: int = 
 
     if method not in METHODS:
         raise EdgeEdetError(f"--method must be one of {', '.join(METHODS)}, not {method}")
-    for path in [output] + ([cache] if cache else []):
-        check_output_path(path)
-        if os.path.isdir(path):
-            raise EdgeEdetError(f"output path {path} is a folder")
-    if os.path.abspath(output) == os.path.abspath(model_path):
-        raise EdgeEdetError("--output must differ from --model (the fp32 graph is the calibration reference)")
+    inputs = [("--model", model_path), ("--images", images)]
+    for flag, path in [("--output", output)] + ([("--cache", cache)] if cache else []):
+        check_output_file(path, flag, inputs=inputs)  # not a folder, not an input, writable
+    check_distinct_outputs([("--output", output), ("--cache", cache)])
     if cache:
         trt_version_number(trt_version)  # a malformed version fails before calibrating
     model = load_onnx(model_path)
@@ -66,7 +64,5 @@ def calibrate_onnx(model_path: str, images: str, output: str, num_images: int = 
 def convert_onnx_fp16(model_path: str, output: str) -> str:
     from .fp16 import convert_to_fp16
 
-    check_output_path(output)
-    if os.path.abspath(output) == os.path.abspath(model_path):
-        raise EdgeEdetError("the output must differ from the input ONNX")
+    check_output_file(output, "output", inputs=[("input", model_path)])
     return convert_to_fp16(model_path, output)

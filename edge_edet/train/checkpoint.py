@@ -16,7 +16,12 @@ from ..contract.fileio import atomic_output
 def save_atomic(obj, path: str) -> None:
     """torch.save to a temp file in the same folder, then os.replace: never a half-written file."""
     with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as exc:  # torch reports a failed write (full disk) as a RuntimeError
+            if "write" not in str(exc).lower():
+                raise
+            raise OSError(f"the file could not be written ({str(exc).splitlines()[0]})") from None
 
 
 def load_run_checkpoint(path: str) -> dict:

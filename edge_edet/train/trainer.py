@@ -239,6 +239,7 @@ class Trainer:
         self.elapsed_before = 0.0  # seconds spent in earlier sessions of this run (resume)
         self.session_start = time.time()
         self.out_of_time = False
+        self.created_output = not os.path.isdir(options.output)
         os.makedirs(options.output, exist_ok=True)  # only once every check passed: no empty run folders
         self.log = CsvLog(os.path.join(options.output, "log.csv"))
         if options.resume:
@@ -356,6 +357,17 @@ class Trainer:
                               progress=self.options.progress)
 
     def fit(self) -> dict:
+        """Train; a run folder this start created is removed again if it fails before any checkpoint."""
+        try:
+            return self._fit()
+        except BaseException:
+            if self.created_output and not os.path.exists(self.last_path):
+                import shutil
+
+                shutil.rmtree(self.options.output, ignore_errors=True)
+            raise
+
+    def _fit(self) -> dict:
         options = self.options
         with open(os.path.join(options.output, "labels.txt"), "w", encoding="utf-8") as handle:
             handle.write("\n".join(self.labels) + "\n")
