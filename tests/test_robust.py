@@ -189,13 +189,32 @@ def test_training_set_without_a_usable_box_is_refused(tmp_path):
         read_coco(str(tmp_path / "ann.json"), str(tmp_path), ["person"], need_boxes=True)
 
 
-@pytest.mark.parametrize("lr", ["nan", "-1", "0", "inf"])
+@pytest.mark.parametrize("lr", [float("nan"), -1.0, 0.0, float("inf")])
 def test_train_learning_rate_must_be_finite_and_positive(tmp_path, lr):
+    from edge_edet.train.trainer import Trainer, TrainOptions
+
+    options = TrainOptions(model="lite0", train_images=str(tmp_path), train_annotations="x.json",
+                           val_images=str(tmp_path), val_annotations="x.json", output=str(tmp_path / "run"), lr=lr)
+    with pytest.raises(EdgeEdetError, match="--lr must be a finite positive number"):
+        Trainer(options)
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_refusal_is_one_sentence_and_leaves_no_run_folder(tmp_path):
     rc, _, err = cli(["train", "--model", "lite0", "--train-images", str(tmp_path), "--train-annotations", "x.json",
                       "--val-images", str(tmp_path), "--val-annotations", "x.json", "--output",
-                      str(tmp_path / "run"), "--lr", lr], cwd=str(tmp_path))
+                      str(tmp_path / "run"), "--lr", "nan"], cwd=str(tmp_path))
     assert_one_sentence(rc, err, "--lr")
     assert not (tmp_path / "run").exists()  # a failed start leaves no run folder
+
+
+def test_worker_traceback_is_reduced_to_its_sentence():
+    from edge_edet.contract.cli import one_sentence
+
+    text = ("Caught DatasetError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+            "  File \"x.py\", line 1, in f\nedge_edet.train.dataset.DatasetError: image a.jpg cannot be read\n")
+    assert one_sentence(text) == "image a.jpg cannot be read"
+    assert one_sentence("plain: sentence") == "plain: sentence"
 
 
 # -- the ONNX Runtime back-end checks the graph against its metadata -------------------------------
@@ -249,7 +268,8 @@ def test_failed_run_leaves_an_existing_json_as_it_was(deploy_lite0, tmp_path):
     assert old.read_text() == OLD_LINES and hidden(tmp_path) == []
 
 
-@pytest.mark.parametrize("flag, name", [("--json", "a.jsonl"), ("--output", "a.mp4")])
+@pytest.mark.parametrize("flag, name", [("--json", "a.jsonl"),
+                                        pytest.param("--output", "a.mp4", marks=pytest.mark.slow)])
 def test_run_on_a_full_disk_fails_in_one_sentence_and_keeps_the_old_file(deploy_lite0, tmp_path, flag, name):
     video = shared_path("data", "video", "cars_short.mp4")
     old = tmp_path / name
@@ -279,6 +299,7 @@ def _tmpfs_shell(folder, size, command):
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_video_on_a_really_full_disk_keeps_the_frames_so_far_playable(deploy_lite0, tmp_path):
     """A 2 MiB tmpfs: the sink sees the disk fill, finishes the video while its index still fits and
     says how many frames it kept; the file plays back with exactly that many."""
@@ -375,3 +396,61 @@ def test_mjpeg_serves_ipv6_loopback():
         assert server.url.startswith("http://[::1]:")
     finally:
         server.close()
+
+
+def _frame(index, image):
+    from edge_edet.runtime.sources import Frame
+
+    return Frame(index=index, image=image, timestamp=index / 30.0)
+
+
+def test_video_sink_finishes_a_playable_video_when_the_disk_fills(tmp_path, monkeypatch):
+    """In process, no mount: statvfs reports an almost full disk after the first check."""
+    import cv2
+
+    from edge_edet.runtime import sinks
+    from edge_edet.runtime.detections import Detections
+
+    out = tmp_path / "a.mp4"
+    sink = sinks.VideoFileSink(str(out), fps=30)
+    real = os.statvfs
+
+    class Full:
+        f_bavail, f_frsize = 10, 4096
+
+    image = np.zeros((64, 96, 3), np.uint8)
+    none = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), [])
+    for i in range(sinks.SPACE_CHECK_EVERY - 1):
+        sink.write(_frame(i, image), none, image)
+    monkeypatch.setattr(sinks.os, "statvfs", lambda path: Full())
+    with pytest.raises(EdgeEdetError, match=r"the disk is full \(40 KiB left\).*the 30 frames written so far are kept"):
+        sink.write(_frame(29, image), none, image)
+    monkeypatch.setattr(sinks.os, "statvfs", real)
+    sink.close()  # the pipeline still closes it: nothing more to do
+    reader = cv2.VideoCapture(str(out))
+    count = 0
+    while reader.read()[0]:
+        count += 1
+    assert count == 30 and hidden(tmp_path) == []
+
+
+def test_json_lines_go_into_a_fifo_line_by_line(tmp_path):
+    import threading
+
+    from edge_edet.runtime.detections import Detections
+    from edge_edet.runtime.sinks import JsonLinesSink
+
+    fifo = tmp_path / "dets"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.extend(open(fifo).read().splitlines()))
+    reader.start()
+    sink = JsonLinesSink(str(fifo), "--json")
+    image = np.zeros((8, 8, 3), np.uint8)
+    none = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), [])
+    for i in range(3):
+        sink.write(_frame(i, image), none, None)
+    sink.close()
+    reader.join(timeout=10)
+    assert [json.loads(line)["frame"] for line in received] == [0, 1, 2]
+    assert os.path.exists(fifo) and not os.path.isfile(fifo)  # still the FIFO, never replaced
