@@ -56,7 +56,8 @@ def run(args) -> int:
 
         parse_source(args.source)
     if args.images and not os.path.isdir(args.images):
-        raise EdgeEdetError(f"--images {args.images} is not a folder")
+        raise EdgeEdetError(f"images folder {args.images} does not exist" if not os.path.exists(args.images)
+                            else f"--images {args.images} is a file; give a folder of images")
     providers = args.providers
     options = {"threads": args.threads} if args.threads else {}
     detector = Detector.from_file(args.model, providers=providers, **options)
