@@ -238,6 +238,14 @@ def test_graph_that_disagrees_with_its_metadata_is_refused(deploy_lite0, tmp_pat
     onnx.save(model, path)
     with pytest.raises(EdgeEdetError, match=r"is tensor\(float\), but an edge_edet graph takes uint8"):
         Detector.from_file(path)
+    model = onnx.load(deploy_lite0)
+    kept = [o for o in model.graph.output if o.name != "detection_classes"]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    path = str(tmp_path / "three_outputs.onnx")
+    onnx.save(model, path)
+    with pytest.raises(EdgeEdetError, match="lacks the output.s. detection_classes of an edge_edet graph"):
+        Detector.from_file(path)
 
 
 # -- run: outputs ----------------------------------------------------------------------------------

@@ -11,14 +11,29 @@ import numpy as np
 
 from ..contract.errors import EdgeEdetError
 from .backends import open_backend
-from ..contract.names import NMS_OUTPUTS
+from ..contract.metadata import MetadataError
+from ..contract.names import NMS_OUTPUTS, RAW_OUTPUTS
 from .detections import Detections
 from ..contract.letterbox import letterbox
 from ..contract.postprocess import postprocess_decoded
 
 
+def check_detector_outputs(backend) -> None:
+    """The outputs postprocess() reads (the four NMS outputs, or boxes + scores for `--nms none`)
+    must all be there, else one sentence now instead of a KeyError on the first frame."""
+    names = getattr(backend, "output_names", None)
+    if names is None:
+        return
+    expected = RAW_OUTPUTS if backend.info.nms == "none" else NMS_OUTPUTS
+    missing = [n for n in expected if n not in set(names)]
+    if missing:
+        where = getattr(backend, "path", "the model")
+        raise MetadataError(f"{where} lacks the output(s) {', '.join(missing)} of an edge_edet graph; re-export it")
+
+
 class Detector:
     def __init__(self, backend):
+        check_detector_outputs(backend)
         self.backend = backend
         self.info = backend.info
         self.input_size: Tuple[int, int] = tuple(self.info.input_size)

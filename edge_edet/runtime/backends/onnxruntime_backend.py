@@ -8,7 +8,7 @@ import numpy as np
 
 from ...contract.errors import EdgeEdetError
 from ...contract.metadata import MetadataError, deploy_info_from_onnx_model
-from ...contract.names import INPUT_NAME, NMS_OUTPUTS, RAW_OUTPUTS
+from ...contract.names import INPUT_NAME
 from ...contract.onnx_io import load_onnx
 from .base import Backend
 
@@ -33,9 +33,10 @@ def resolve_providers(providers: Optional[Sequence[str]]) -> list:
 
 
 def check_graph_matches_metadata(session, info, path: str) -> None:
-    """Refuse, in one sentence, a graph whose input or outputs disagree with its edge_edet metadata
-    (a float input, another size, a missing output): otherwise it would fail at warm-up with an
-    ONNX Runtime traceback.  The TensorRT back-end checks the same through buffer_plan."""
+    """Refuse, in one sentence, a graph whose input disagrees with its edge_edet metadata (a float
+    input, another size): otherwise it would fail at warm-up with an ONNX Runtime traceback.  The
+    outputs are the Detector's to check (check_detector_outputs), since it is what reads them; the
+    TensorRT back-end checks both through buffer_plan."""
     inputs = session.get_inputs()
     if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
         names = ", ".join(i.name for i in inputs) or "none"
@@ -52,11 +53,6 @@ def check_graph_matches_metadata(session, info, path: str) -> None:
     if len(shape) != 4 or shape[1:] != [height, width, 3]:
         raise MetadataError(f"{path}: input `{INPUT_NAME}` has shape {shape}, but its metadata says "
                             f"[batch, {height}, {width}, 3]; re-export it")
-    outputs = {o.name for o in session.get_outputs()}
-    expected = RAW_OUTPUTS if info.nms == "none" else NMS_OUTPUTS
-    if not set(expected) <= outputs:
-        missing = ", ".join(n for n in expected if n not in outputs)
-        raise MetadataError(f"{path} lacks the output(s) {missing} of an edge_edet graph; re-export it")
 
 
 class OnnxRuntimeBackend(Backend):
