@@ -28,7 +28,7 @@ setup(
     description="EfficientDet D0-D7x and Lite0-Lite4 from PyTorch to ONNX, TensorRT and live video",
     python_requires=">=3.8",
     packages=find_packages(include=["edge_edet", "edge_edet.*"]),
-    package_data={"edge_edet": ["weights/*.pth", "weights/*.labels", "weights/*.md", "data/*.txt"]},
+    package_data={"edge_edet": ["weights/*.pth", "weights/*.labels", "weights/*.json", "weights/*.md", "data/*.txt"]},
     install_requires=["numpy>=1.22", "tqdm>=4.60",
                       "scipy>=1.4"],  # Hungarian matching for --track; scipy needs only numpy (aarch64 wheels too)
     extras_require={

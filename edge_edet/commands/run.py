@@ -17,7 +17,7 @@ import sys
 import threading
 from typing import List, Optional, Sequence
 
-from ..contract.cli import add_providers_argument, guarded, native_stderr_quiet, non_negative_int, positive_int
+from ..contract.cli import add_providers_argument, guarded, native_stderr_quiet, non_negative_int, positive_int, warn
 from ..contract.errors import EdgeEdetError
 from ..contract.fileio import STREAM, check_distinct_outputs, check_output_file, write_json_atomic
 from ..contract.machine import peak_rss_mb
@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") ->
     model.add_argument("--cuda-graph", action="store_true",
                        help="TensorRT engines with a static batch: replay the enqueue as a CUDA graph "
                             "(needs cuda-python)")
+
+    shown = parser.add_argument_group("detections")
+    shown.add_argument("--threshold", type=float, default=None, metavar="SCORE",
+                       help="hide boxes scoring under SCORE (0..1) in every output; default: the model's own "
+                            "default threshold from its metadata; it cannot go below the graph's floor")
+    shown.add_argument("--classes", type=_names, default=None, metavar="NAMES",
+                       help="keep only these labels, comma-separated by name, e.g. person,car (default: all)")
 
     source = parser.add_argument_group("source")
     source.add_argument("--source", default=default_source,
@@ -84,6 +91,13 @@ def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") ->
     count.add_argument("--zone", action="append", default=[], metavar="X1,Y1,X2,Y2,X3,Y3,...[,NAME]",
                        help="report occupancy and dwell time per track inside this polygon (3+ points, pixels or "
                             "fractions); repeatable")
+
+
+def _names(text: str) -> List[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give one or more label names, comma-separated")
+    return names
 
 
 def find_default_model(search_dirs: Sequence[str]) -> str:
@@ -183,6 +197,11 @@ def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
         if args.cuda_graph:
             options["cuda_graph"] = True
         detector = Detector.from_file(model_path, providers=args.providers, **options)
+        from ..runtime.detection_filter import make_filter
+
+        detector.filter = make_filter(detector.info, args.threshold, args.classes, warn=warn)
+        if detector.info.weights_warning():
+            warn(detector.info.weights_warning())
         from ..runtime.sources import open_source
 
         source = open_source(args.source, drop=args.drop, loop=args.loop, reconnect=args.reconnect,
@@ -216,8 +235,9 @@ def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
     pipeline = Pipeline(detector, source, sinks, overlay=args.overlay, analytics=analytics)
     mode = "every frame" if source.drop is False else "latest frame"
     where = "".join(f", preview at {s.url}" for s in sinks if isinstance(s, MjpegSink))
+    kept = f", classes {', '.join(args.classes)}" if args.classes else ""
     _log(f"running {detector.info.model} ({os.path.basename(model_path)}) on {source.spec.shown} ({mode}){where}; "
-         f"Ctrl-C stops")
+         f"showing scores >= {detector.filter.threshold:g}{kept}; Ctrl-C stops")
     try:
         with _StopOnSignals(pipeline):
             summary = pipeline.run()

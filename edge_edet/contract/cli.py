@@ -58,6 +58,11 @@ def probability(text: str) -> float:
     return value
 
 
+def counted(count: int, noun: str, plural: Optional[str] = None) -> str:
+    """'1 class', '3 classes': a count with its noun in the right number."""
+    return f"{count} {noun if count == 1 else (plural or noun + ('es' if noun.endswith('s') else 's'))}"
+
+
 def parse_providers(text: Optional[str]) -> Optional[List[str]]:
     """'cuda,cpu' -> ['cuda', 'cpu']; None or empty -> None (the back-end's own choice)."""
     if not text:

@@ -8,15 +8,17 @@ Standard library only: the runtime imports this on a Jetson with no torch.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from .errors import EdgeEdetError
 from .names import (DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_DETECTIONS, DEFAULT_PRE_NMS_TOP_K, DEFAULT_SCORE_THRESHOLD,
                     NMS_KINDS)
 
 METADATA_KEY = "edge_edet"
+RANDOM_WEIGHTS = "random"  # DeployInfo.weights of a model exported without --weights
 FORMAT_VERSION = 1
 
 
@@ -31,7 +33,10 @@ class DeployInfo:
     labels: List[str]  # label names; detection_classes index into this list
     mean: Tuple[float, float, float]  # RGB on 0..255, as the graph subtracts it
     std: Tuple[float, float, float]  # RGB on 0..255
-    score_threshold: float = DEFAULT_SCORE_THRESHOLD
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD  # the graph's own floor (NMS drops boxes under it)
+    # what the runtime shows by default (picked from validation data for the bundled model);
+    # None = the graph's floor.  Eval ignores it: AP needs the low-score boxes.
+    default_threshold: Optional[float] = None
     iou_threshold: float = DEFAULT_IOU_THRESHOLD
     max_detections: int = DEFAULT_MAX_DETECTIONS
     pre_nms_top_k: int = DEFAULT_PRE_NMS_TOP_K
@@ -48,12 +53,32 @@ class DeployInfo:
         self.mean = tuple(float(v) for v in self.mean)
         self.std = tuple(float(v) for v in self.std)
         self.labels = [str(v) for v in self.labels]
+        if self.default_threshold is not None:
+            self.default_threshold = float(self.default_threshold)
+            if not (math.isfinite(self.default_threshold) and 0.0 <= self.default_threshold <= 1.0):
+                raise MetadataError(f"default threshold {self.default_threshold} is not a number from 0 to 1")
         if self.nms not in NMS_KINDS:
             raise MetadataError(f"nms kind '{self.nms}' is not one of {', '.join(NMS_KINDS)}")
 
     @property
     def num_classes(self) -> int:
         return len(self.labels)
+
+    @property
+    def display_threshold(self) -> float:
+        """The score under which the runtime hides boxes unless told otherwise (never below the graph's floor)."""
+        return max(float(self.score_threshold), float(self.default_threshold or 0.0))
+
+    @property
+    def random_weights(self) -> bool:
+        return self.weights == RANDOM_WEIGHTS
+
+    def weights_warning(self) -> Optional[str]:
+        """The sentence `run` and `eval` warn with when the model was exported without weights."""
+        if not self.random_weights:
+            return None
+        return (f"this {self.model} model was exported with random weights (no --weights): "
+                "it makes no meaningful detections; re-export it with --weights coco, person or a checkpoint")
 
     @property
     def pad_color_bgr(self) -> Tuple[int, int, int]:
@@ -64,7 +89,8 @@ class DeployInfo:
     def summary(self) -> dict:
         """The artifact facts a measured figure (AP, latency) depends on, for reports."""
         return {"model": self.model, "input_size": list(self.input_size), "weights": self.weights,
-                "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold,
+                "score_threshold": self.score_threshold, "default_threshold": self.default_threshold,
+                "iou_threshold": self.iou_threshold,
                 "max_detections": self.max_detections, "nms": self.nms, "precision": self.precision,
                 "num_labels": len(self.labels)}
 

@@ -101,9 +101,9 @@ def evaluate_detector(detector, coco, images_dir: str, max_images: Optional[int]
     mapping = label_to_category(detector.labels, coco)
     if not mapping:
         raise EdgeEdetError("none of the model's labels match a category name in the annotations file")
-    message = threshold_warning(float(detector.info.score_threshold))
-    if message:
-        note(message)
+    for message in (detector.info.weights_warning(), threshold_warning(float(detector.info.score_threshold))):
+        if message:
+            note(message)
     known = {normalise_name(c["name"]): c for c in coco.dataset["categories"]}
     unmatched_labels = sorted({label for label in detector.labels
                                if normalise_name(label) not in known and label.upper() != "N/A"})

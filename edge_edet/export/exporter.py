@@ -68,7 +68,7 @@ def _set_outputs(graph: onnx.GraphProto, nms: str, batch_dim, max_det: int, num_
 def export_model_proto(model, labels: List[str], nms: str = "onnx", batch: int = 1,
                        dynamic_batch: Optional[int] = None, score_threshold: float = DEFAULT_SCORE_THRESHOLD,
                        iou_threshold: float = DEFAULT_IOU_THRESHOLD, max_detections: int = DEFAULT_MAX_DETECTIONS,
-                       pre_nms_top_k: int = DEFAULT_PRE_NMS_TOP_K,
+                       pre_nms_top_k: int = DEFAULT_PRE_NMS_TOP_K, default_threshold: Optional[float] = None,
                        opset: int = DEFAULT_OPSET, weights: str = "", simplify: bool = True,
                        log: Callable = print) -> onnx.ModelProto:
     """The deploy graph as an in-memory ModelProto with its DeployInfo metadata."""
@@ -107,7 +107,8 @@ def export_model_proto(model, labels: List[str], nms: str = "onnx", batch: int =
     mean = tuple(v * 255.0 for v in cfg.mean)
     std = tuple(v * 255.0 for v in cfg.std)
     info = DeployInfo(model=cfg.name, input_size=cfg.input_size, labels=labels, mean=mean, std=std,
-                      score_threshold=score_threshold, iou_threshold=iou_threshold, max_detections=max_detections,
+                      score_threshold=score_threshold, default_threshold=default_threshold,
+                      iou_threshold=iou_threshold, max_detections=max_detections,
                       pre_nms_top_k=pre_nms_top_k, nms=nms, batch=dynamic_batch if dynamic else batch,
                       dynamic_batch=dynamic, precision="fp32", weights=weights)
     write_onnx_metadata(proto, info)

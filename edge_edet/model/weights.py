@@ -6,10 +6,12 @@ like, which was requested, how many keys are missing/unexpected and the first sh
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
-from typing import Dict, Optional, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -20,9 +22,11 @@ from .backbone import stage_plan
 PRIOR_PROBABILITY = 0.01
 CLASS_PREDICT_KEYS = ("class_net.predict.conv_pw.weight", "class_net.predict.conv_pw.bias")
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
-# Bundled, offline weights: name -> (model name, file in edge_edet/weights, label file)
+# Bundled, offline weights: name -> (model name, file in edge_edet/weights, label file, facts file)
+# The facts file (JSON) holds what was measured for the weights, such as the default display
+# threshold that scripts/pick_threshold.py picks on validation data.
 BUNDLED = {
-    "person": ("lite0", "person_lite0.pth", "person_lite0.labels"),
+    "person": ("lite0", "person_lite0.pth", "person_lite0.labels", "person_lite0.json"),
 }
 
 
@@ -62,7 +66,7 @@ def read_state_file(path: str) -> Dict[str, torch.Tensor]:
 
 
 def bundled_path(name: str) -> Tuple[str, str]:
-    model_name, filename, _ = BUNDLED[name]
+    model_name, filename = BUNDLED[name][:2]
     return model_name, os.path.join(WEIGHTS_DIR, filename)
 
 
@@ -72,6 +76,45 @@ def bundled_labels(name: str) -> Optional[list]:
         return None
     with open(path, encoding="utf-8") as handle:
         return [line.strip() for line in handle if line.strip()]
+
+
+def bundled_facts_path(name: str) -> str:
+    return os.path.join(WEIGHTS_DIR, BUNDLED[name][3])
+
+
+@dataclass
+class CheckpointFacts:
+    """What a checkpoint says about itself beyond its tensors (None: it does not say)."""
+    model_name: Optional[str] = None
+    labels: Optional[List[str]] = None
+    input_size: Optional[Tuple[int, int]] = None
+    default_threshold: Optional[float] = None
+
+
+def checkpoint_facts(spec: Optional[str]) -> CheckpointFacts:
+    """The facts a bundled name (its side files) or a `train` run checkpoint carries; empty for others."""
+    if not spec or spec == "coco":
+        return CheckpointFacts()
+    if spec in BUNDLED:
+        facts = CheckpointFacts(model_name=BUNDLED[spec][0], labels=bundled_labels(spec))
+        path = bundled_facts_path(spec)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                facts.default_threshold = json.load(handle).get("default_threshold")
+        return facts
+    if not os.path.isfile(spec):
+        return CheckpointFacts()
+    try:
+        obj = torch.load(spec, map_location="cpu", weights_only=True)
+    except Exception:
+        return CheckpointFacts()  # read_state_file says what is wrong with it
+    if not isinstance(obj, dict) or "model_name" not in obj:
+        return CheckpointFacts()
+    size = obj.get("input_size")
+    labels = obj.get("labels")
+    return CheckpointFacts(model_name=str(obj["model_name"]),
+                           labels=[str(v) for v in labels] if labels else None,
+                           input_size=(int(size[0]), int(size[1])) if size else None)
 
 
 def download_coco(cfg: ModelConfig, progress: bool = True) -> Dict[str, torch.Tensor]:

@@ -39,6 +39,7 @@ class Detector:
         self.input_size: Tuple[int, int] = tuple(self.info.input_size)
         self.labels: List[str] = list(self.info.labels)
         self._buffers = {}
+        self.filter = None  # a DetectionFilter (`edge-edet run`): every consumer of postprocess sees it applied
 
     @classmethod
     def from_file(cls, path: str, providers=None, **options) -> "Detector":
@@ -95,7 +96,8 @@ class Detector:
             boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, shape[0])
             classes = classes.astype(np.int32)
             labels = [self.labels[c] if 0 <= c < len(self.labels) else str(c) for c in classes]
-            results.append(Detections(boxes, scores.astype(np.float32), classes, labels))
+            found = Detections(boxes, scores.astype(np.float32), classes, labels)
+            results.append(self.filter(found) if self.filter is not None else found)
         return results
 
     # -- convenience ----------------------------------------------------------------------
