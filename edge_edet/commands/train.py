@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..contract.cli import positive_int
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -37,8 +39,10 @@ def register(subparsers) -> None:
                         help="freeze the stem and this many first backbone stages (default 0)")
     parser.add_argument("--ema-decay", type=float, default=0.999, help="weight EMA decay (default 0.999)")
     parser.add_argument("--max-minutes", type=float, default=None,
-                        help="wall-clock budget: the learning rate anneals by the clock and training stops "
-                             "when it is spent (default: none, run all epochs)")
+                        help="wall-clock budget of the whole run, the last validation included: training stops "
+                             "early enough for it and the learning rate anneals by the clock (default: none)")
+    parser.add_argument("--log-every", type=positive_int, default=20,
+                        help="when stdout is not a terminal, one progress line per this many steps (default 20)")
     parser.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         warmup_epochs=args.warmup_epochs, input_size=args.input_size, init=args.init, resume=args.resume,
         workers=args.workers, device=args.device, threads=args.threads, classes=classes,
         scale_min=args.scale_min, scale_max=args.scale_max, freeze_stages=args.freeze_stages,
-        ema_decay=args.ema_decay, max_minutes=args.max_minutes, eval_every=args.eval_every, progress=not args.no_progress)
+        ema_decay=args.ema_decay, max_minutes=args.max_minutes, log_every=args.log_every, eval_every=args.eval_every, progress=not args.no_progress)
     stats = Trainer(options).fit()
     print(f"finished: AP {stats.get('AP', float('nan')):.4f} AP50 {stats.get('AP50', float('nan')):.4f}; "
           f"weights in {args.output}/best.pth and last.pth, log in {args.output}/log.csv")

@@ -28,6 +28,7 @@ from .checkpoint import load_run_checkpoint, save_atomic
 from .dataset import DetectionDataset, category_labels, read_coco
 from .ema import ModelEma
 from .loss import detection_loss
+from .progress import TrainProgress
 from .schedule import lr_factor
 
 LOG_FIELDS = ("epoch", "train_loss", "cls_loss", "box_loss", "lr", "AP", "AP50", "AP75", "seconds")
@@ -61,7 +62,8 @@ class TrainOptions:
     classes: Optional[List[str]] = None
     eval_batch_size: int = 16
     eval_every: int = 1
-    max_minutes: Optional[float] = None  # wall-clock budget: the cosine follows time, training stops on time
+    max_minutes: Optional[float] = None  # wall-clock budget of the whole run, validation included
+    log_every: int = 20  # progress: one line per this many steps when stdout is not a terminal
     max_steps_per_epoch: Optional[int] = None  # for smoke runs
     seed: int = 0
     progress: bool = True
@@ -191,6 +193,7 @@ class Trainer:
     """Holds everything a run needs; `fit()` trains, evaluates, checkpoints and logs."""
 
     def __init__(self, options: TrainOptions):
+        self.session_start = time.time()  # the budget counts from here: setup is part of the run
         self.options = options
         if options.epochs < 1:
             raise EdgeEdetError(f"--epochs must be at least 1, got {options.epochs}")
@@ -237,10 +240,10 @@ class Trainer:
         self.step = 0
         self.best_ap = -1.0
         self.elapsed_before = 0.0  # seconds spent in earlier sessions of this run (resume)
-        self.session_start = time.time()
         self.out_of_time = False
         self.created_output = not os.path.isdir(options.output)
         os.makedirs(options.output, exist_ok=True)  # only once every check passed: no empty run folders
+        self.eval_reserve = 0.0  # seconds kept back from training for the final validation pass
         self.log = CsvLog(os.path.join(options.output, "log.csv"))
         if options.resume:
             self._resume()
@@ -299,12 +302,42 @@ class Trainer:
     def elapsed(self) -> float:
         return self.elapsed_before + time.time() - self.session_start
 
+    @property
+    def budget_s(self) -> Optional[float]:
+        return 60.0 * self.options.max_minutes if self.options.max_minutes else None
+
     def progress(self) -> float:
-        """Fraction of the run done: steps, or the wall-clock budget if that runs out first."""
+        """Fraction of the training done: steps, or the training share of the budget (the budget less
+        the time kept for the last validation) if that runs out first."""
         fraction = self.step / max(1, self.total_steps)
-        if self.options.max_minutes:
-            fraction = max(fraction, self.elapsed() / (60.0 * self.options.max_minutes))
+        if self.budget_s:
+            fraction = max(fraction, self.elapsed() / max(1.0, self.budget_s - self.eval_reserve))
         return fraction
+
+    def time_is_up(self) -> bool:
+        """True when training must stop so the last validation still ends within the budget."""
+        return bool(self.budget_s) and self.elapsed() + self.eval_reserve >= self.budget_s
+
+    def estimate_eval_seconds(self) -> float:
+        """Time of one validation pass, from one timed batch (the first real pass replaces it)."""
+        batch = min(len(self.val_set), self.options.eval_batch_size)
+        subset = torch.utils.data.Subset(self.val_set, list(range(batch)))
+        started = time.time()
+        loader = _loader(subset, batch, False, 0, 0, False)
+        self.ema.module.eval()
+        with torch.no_grad():
+            for images, _ids, _scales in loader:
+                reference_detect(self.ema.module, images.to(self.device).float(), pre_nms_top_k=1000,
+                                 score_threshold=0.001)
+        per_image = (time.time() - started) / batch
+        return 1.5 * per_image * len(self.val_set) + 5.0  # COCO scoring and checkpoints on top
+
+    def reserve_for_eval(self, seconds: float) -> None:
+        self.eval_reserve = seconds
+        if self.budget_s and self.elapsed() + self.eval_reserve >= self.budget_s:
+            raise EdgeEdetError(f"--max-minutes {self.options.max_minutes:g} leaves no time to train: setup took "
+                                f"{self.elapsed():.0f} s and one validation pass takes about {seconds:.0f} s; "
+                                "give a larger budget or fewer validation images")
 
     def set_lr(self) -> float:
         factor = lr_factor(self.step, self.warmup_steps, self.progress())
@@ -336,25 +369,28 @@ class Trainer:
         loader = _loader(self.train_set, options.batch_size, True, options.workers, options.seed + epoch, True)
         sums = {"loss": 0.0, "cls_loss": 0.0, "box_loss": 0.0}
         count = 0
-        bar = _progress(loader, f"epoch {epoch + 1}/{options.epochs}", options.progress, self.steps_per_epoch)
-        for images, cls_targets, box_targets in bar:
+        for images, cls_targets, box_targets in loader:
             if count >= self.steps_per_epoch:
                 break
-            if self.options.max_minutes and self.progress() >= 1.0:
+            if self.time_is_up():
                 self.out_of_time = True
                 break
             result = self.train_step(images, cls_targets, box_targets)
             for key in sums:
                 sums[key] += result[key]
             count += 1
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{sums['loss'] / count:.4f}", lr=f"{result['lr']:.2e}", refresh=False)
+            self.bar.update(self.step, epoch + 1, options.epochs, sums["loss"] / count, result["lr"], self.elapsed())
         return {key: value / max(count, 1) for key, value in sums.items()} | {"lr": self.set_lr()}
 
     def evaluate(self) -> dict:
-        return evaluate_model(self.ema.module, self.val_set, self.val_coco, self.labels,
-                              self.options.eval_batch_size, self.options.workers, self.device,
-                              progress=self.options.progress)
+        started = time.time()
+        self.bar.close()
+        stats = evaluate_model(self.ema.module, self.val_set, self.val_coco, self.labels,
+                               self.options.eval_batch_size, self.options.workers, self.device,
+                               progress=self.options.progress and sys.stderr.isatty())
+        if self.budget_s:  # the measured pass replaces the estimate
+            self.eval_reserve = 1.2 * (time.time() - started) + 5.0
+        return stats
 
     def fit(self) -> dict:
         """Train; a run folder this start created is removed again if it fails before any checkpoint."""
@@ -372,6 +408,9 @@ class Trainer:
         with open(os.path.join(options.output, "labels.txt"), "w", encoding="utf-8") as handle:
             handle.write("\n".join(self.labels) + "\n")
         stats = {}
+        self.bar = TrainProgress(self.total_steps, self.budget_s, options.log_every, enabled=options.progress)
+        if self.budget_s:
+            self.reserve_for_eval(self.estimate_eval_seconds())
         for epoch in range(self.start_epoch, options.epochs):
             started = time.time()
             train = self.train_epoch(epoch)
@@ -396,6 +435,9 @@ class Trainer:
                   f"box {train['box_loss']:.5f}) AP {stats['AP']:.4f} AP50 {stats['AP50']:.4f} "
                   f"[{seconds:.0f} s]{' best' if improved else ''}", flush=True)
             if self.out_of_time:
-                print(f"stopped after {self.step} steps: the {options.max_minutes:g}-minute budget is spent", flush=True)
                 break
+        self.bar.close()
+        if self.out_of_time:
+            print(f"stopped after {self.step} steps: the {options.max_minutes:g}-minute budget is spent "
+                  f"({self.elapsed():.0f} s with validation)", flush=True)
         return stats
