@@ -159,8 +159,8 @@ def main() -> int:
     lines = [f"| graph | AP | AP50 | ONNX Runtime latency (ms, median, {args.threads} threads) | vs FP32 |",
              "| --- | --- | --- | --- | --- |"]
     for key, label in rows:
-        ap, ap50 = 100 * metrics[key]["AP"], 100 * metrics[key]["AP50"]
-        lines.append(f"| {label} | {ap:.1f} | {ap50:.1f} | {latency[key]:.1f} | {latency['fp32'] / latency[key]:.2f}x |")
+        ap, ap50 = metrics[key]["AP"], metrics[key]["AP50"]  # pycocotools' 0..1 scale, as everywhere
+        lines.append(f"| {label} | {ap:.4f} | {ap50:.4f} | {latency[key]:.1f} | {latency['fp32'] / latency[key]:.2f}x |")
     table = "\n".join(lines)
     print()
     print(table)

@@ -41,6 +41,8 @@ def register(subparsers) -> None:
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="wall-clock budget of the whole run, the last validation included: training stops "
                              "early enough for it and the learning rate anneals by the clock (default: none)")
+    parser.add_argument("--max-val-images", type=positive_int, default=None,
+                        help="validate on the first N validation images only (quick runs, short budgets)")
     parser.add_argument("--log-every", type=positive_int, default=20,
                         help="when stdout is not a terminal, one progress line per this many steps (default 20)")
     parser.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs (default 1)")
@@ -49,6 +51,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import time
+
+    started = time.time()  # --max-minutes counts the whole command, the torch import included
     from ..train.trainer import Trainer, TrainOptions
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
@@ -59,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         warmup_epochs=args.warmup_epochs, input_size=args.input_size, init=args.init, resume=args.resume,
         workers=args.workers, device=args.device, threads=args.threads, classes=classes,
         scale_min=args.scale_min, scale_max=args.scale_max, freeze_stages=args.freeze_stages,
-        ema_decay=args.ema_decay, max_minutes=args.max_minutes, log_every=args.log_every, eval_every=args.eval_every, progress=not args.no_progress)
-    stats = Trainer(options).fit()
+        ema_decay=args.ema_decay, max_minutes=args.max_minutes, max_val_images=args.max_val_images, log_every=args.log_every, eval_every=args.eval_every, progress=not args.no_progress)
+    stats = Trainer(options, started=started).fit()
     print(f"finished: AP {stats.get('AP', float('nan')):.4f} AP50 {stats.get('AP50', float('nan')):.4f}; "
           f"weights in {args.output}/best.pth and last.pth, log in {args.output}/log.csv")
     return 0

@@ -136,5 +136,5 @@ def evaluate_detector(detector, coco, images_dir: str, max_images: Optional[int]
 
 
 def format_metrics(metrics: Dict[str, float], names: Sequence[str] = AP_FIELDS) -> str:
-    """One line per stat, in percent, as papers quote AP."""
-    return "\n".join(f"{name:>10}  {100.0 * metrics[name]:6.2f}" for name in names)
+    """One line per stat on pycocotools' 0..1 scale (the one scale of every AP this project prints)."""
+    return "\n".join(f"{name:>10}  {metrics[name]:.4f}" for name in names)

@@ -62,6 +62,7 @@ class TrainOptions:
     classes: Optional[List[str]] = None
     eval_batch_size: int = 16
     eval_every: int = 1
+    max_val_images: Optional[int] = None  # validate on the first N images (short budgets)
     max_minutes: Optional[float] = None  # wall-clock budget of the whole run, validation included
     log_every: int = 20  # progress: one line per this many steps when stdout is not a terminal
     max_steps_per_epoch: Optional[int] = None  # for smoke runs
@@ -192,8 +193,10 @@ class CsvLog:
 class Trainer:
     """Holds everything a run needs; `fit()` trains, evaluates, checkpoints and logs."""
 
-    def __init__(self, options: TrainOptions):
-        self.session_start = time.time()  # the budget counts from here: setup is part of the run
+    def __init__(self, options: TrainOptions, started: Optional[float] = None):
+        # the budget counts from `started` (the command's start, torch import included): setup is part of the run
+        self.session_start = started or time.time()
+        self.step_seconds = 0.0  # the last training step's duration: a step that cannot end in time is not begun
         self.options = options
         if options.epochs < 1:
             raise EdgeEdetError(f"--epochs must be at least 1, got {options.epochs}")
@@ -223,6 +226,8 @@ class Trainer:
         _warn(report.summary())
         val_records, val_report = read_coco(options.val_annotations, options.val_images, self.labels)
         _warn(val_report.summary())
+        if options.max_val_images:
+            val_records = val_records[:options.max_val_images]
         self.val_coco = load_coco(options.val_annotations)
         self.train_set = DetectionDataset(train_records, self.cfg, anchors, train=True,
                                           scale_range=(options.scale_min, options.scale_max), seed=options.seed)
@@ -316,28 +321,29 @@ class Trainer:
 
     def time_is_up(self) -> bool:
         """True when training must stop so the last validation still ends within the budget."""
-        return bool(self.budget_s) and self.elapsed() + self.eval_reserve >= self.budget_s
+        return bool(self.budget_s) and self.elapsed() + self.step_seconds + self.eval_reserve >= self.budget_s
 
     def estimate_eval_seconds(self) -> float:
         """Time of one validation pass, from one timed batch (the first real pass replaces it)."""
         batch = min(len(self.val_set), self.options.eval_batch_size)
-        subset = torch.utils.data.Subset(self.val_set, list(range(batch)))
-        started = time.time()
-        loader = _loader(subset, batch, False, 0, 0, False)
+        images = torch.utils.data.default_collate([self.val_set[i] for i in range(batch)])[0]
+        images = images.to(self.device).float()
         self.ema.module.eval()
         with torch.no_grad():
-            for images, _ids, _scales in loader:
-                reference_detect(self.ema.module, images.to(self.device).float(), pre_nms_top_k=1000,
-                                 score_threshold=0.001)
+            reference_detect(self.ema.module, images[:1], pre_nms_top_k=1000, score_threshold=0.001)  # warm-up
+            started = time.time()
+            reference_detect(self.ema.module, images, pre_nms_top_k=1000, score_threshold=0.001)
         per_image = (time.time() - started) / batch
-        return 1.5 * per_image * len(self.val_set) + 5.0  # COCO scoring and checkpoints on top
+        return 1.2 * per_image * len(self.val_set) + 5.0  # image loading, COCO scoring and checkpoints on top
 
     def reserve_for_eval(self, seconds: float) -> None:
         self.eval_reserve = seconds
         if self.budget_s and self.elapsed() + self.eval_reserve >= self.budget_s:
+            fits = int(len(self.val_set) * (self.budget_s / 3) / seconds)
+            hint = f" or --max-val-images {fits}" if 1 <= fits < len(self.val_set) else ""
             raise EdgeEdetError(f"--max-minutes {self.options.max_minutes:g} leaves no time to train: setup took "
-                                f"{self.elapsed():.0f} s and one validation pass takes about {seconds:.0f} s; "
-                                "give a larger budget or fewer validation images")
+                                f"{self.elapsed():.0f} s and one validation pass over {len(self.val_set)} images "
+                                f"takes about {seconds:.0f} s here; give a larger budget{hint}")
 
     def set_lr(self) -> float:
         factor = lr_factor(self.step, self.warmup_steps, self.progress())
@@ -375,7 +381,9 @@ class Trainer:
             if self.time_is_up():
                 self.out_of_time = True
                 break
+            step_started = time.time()
             result = self.train_step(images, cls_targets, box_targets)
+            self.step_seconds = time.time() - step_started
             for key in sums:
                 sums[key] += result[key]
             count += 1
