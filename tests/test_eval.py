@@ -243,5 +243,6 @@ def test_coco80_val_runs_end_to_end(lite0_onnx, tmp_path, capsys):
     assert report["model_info"]["model"] == "lite0" and report["model_info"]["score_threshold"] == 0.001
     for name in AP_FIELDS:
         assert 0.0 <= report["metrics"][name] <= 1.0
-    assert report["detections"] > 0 and report["warnings"] == []
+    assert report["detections"] > 0
+    assert len(report["warnings"]) == 1 and "random weights" in report["warnings"][0]  # the suite's model: said once
     assert "score threshold" not in err
