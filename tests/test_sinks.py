@@ -12,8 +12,8 @@ from edge_edet.contract.errors import EdgeEdetError
 from edge_edet.runtime.detections import Detections
 from edge_edet.runtime.mjpeg import BOUNDARY, MjpegServer, parse_serve
 from edge_edet.runtime.overlay import class_color, draw_detections
-from edge_edet.runtime.sinks import (JsonLinesSink, MjpegSink, VideoFileSink, check_output_path,
-                                     display_available)
+from edge_edet.contract.fileio import check_output_file
+from edge_edet.runtime.sinks import JsonLinesSink, MjpegSink, VideoFileSink, display_available
 from edge_edet.runtime.sources import Frame
 from edge_edet.runtime.stats import STAGES, PipelineStats, StageTimes, format_summary
 
@@ -80,7 +80,7 @@ def test_read_only_folder_is_refused(tmp_path):
             # root ignores permission bits: /proc is a folder nobody can create files in
             folder = "/proc"
         with pytest.raises(EdgeEdetError, match="cannot write in"):
-            check_output_path(os.path.join(str(folder), "out.mp4"), "--output")
+            check_output_file(os.path.join(str(folder), "out.mp4"), "--output")
     finally:
         os.chmod(tmp_path / "ro", 0o700)
 

@@ -31,10 +31,6 @@ def load_onnx(path: str, weights: bool = True):
     return model
 
 
-def check_output_path(path: str) -> None:
-    check_output_file(path)
-
-
 def save_onnx_atomic(model, path: str) -> str:
     """Write to a temporary file in the output's folder, then rename over `path`."""
     import onnx

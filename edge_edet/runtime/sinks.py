@@ -30,11 +30,6 @@ LOW_SPACE_BYTES = 1 << 20  # below this the video is finished at once (its index
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
 
 
-def check_output_path(path: str, flag: str, stream_ok: bool = False) -> str:
-    """Absolute path of a file we may create; one clear sentence if its folder is missing or read-only."""
-    return check_output_file(path, flag, stream_ok=stream_ok)
-
-
 def _remove(path: str) -> None:
     try:
         os.remove(path)
@@ -63,7 +58,7 @@ class VideoFileSink(Sink):
     """A video file at the first frame's size (later frames of another size are letterboxed into it)."""
 
     def __init__(self, path: str, fps: float = 30.0):
-        self.path = check_output_path(path, "--output")
+        self.path = check_output_file(path, "--output")
         ext = os.path.splitext(self.path)[1].lower()
         if ext not in VIDEO_CODECS:
             raise EdgeEdetError(f"--output {path}: cannot write '{ext or 'no extension'}' videos; "
@@ -159,7 +154,7 @@ class JsonLinesSink(Sink):
 
     def __init__(self, path: str, flag: str = "--json"):
         self.flag = flag
-        self.path = check_output_path(path, flag, stream_ok=True)
+        self.path = check_output_file(path, flag, stream_ok=True)
         self.stream = is_stream_target(self.path)  # `-` or a FIFO: line by line, nothing to rename
         self.tmp = None if self.stream else partial_name(self.path)
         try:
@@ -288,7 +283,7 @@ def sink_kind(uri: str) -> str:
         return "window"
     if lower.startswith("http://"):
         return "mjpeg"
-    if text == "-":
+    if text == STREAM:
         return "jsonl"
     ext = os.path.splitext(lower)[1]
     if ext in JSON_LINES_EXTENSIONS:
