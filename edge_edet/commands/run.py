@@ -149,11 +149,6 @@ def output_uris(args) -> List[tuple]:
     return outputs
 
 
-def jsonl_outputs(outputs) -> List[tuple]:
-    """(flag, uri) of the JSON-lines outputs: the only ones that may be `-` or a FIFO (a stream)."""
-    return [(flag, uri) for uri, kind, flag in outputs if kind == "jsonl"]
-
-
 def run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
     """Run a stream from parsed arguments; user mistakes raise EdgeEdetError.  FFmpeg's and OpenCV's
     own log lines are hidden (EDGE_EDET_NATIVE_LOG=1 shows them): our one sentence says what failed."""
@@ -170,8 +165,9 @@ def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
     #    may replace an input or another output of this run
     inputs = [("--engine", model_path), ("--source", args.source)]
     files = [(flag, uri) for uri, kind, flag in outputs if kind in ("video", "jsonl")]
-    for flag, uri in files:
-        check_output_file(uri, flag, inputs=inputs, stream_ok=(flag, uri) in jsonl_outputs(outputs))
+    for uri, kind, flag in outputs:
+        if kind in ("video", "jsonl"):  # only JSON lines may be `-` or a FIFO (a stream)
+            check_output_file(uri, flag, inputs=inputs, stream_ok=kind == "jsonl")
     if args.summary_json:
         check_output_file(args.summary_json, "--summary-json", inputs=inputs)
     check_distinct_outputs(files + [("--summary-json", args.summary_json)])
