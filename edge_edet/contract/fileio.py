@@ -47,20 +47,25 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_partials(folder: str) -> list:
-    """Remove our hidden temporary files in `folder` whose writing process is gone; returns their names."""
-    removed = []
+def _left_by_dead_processes(folder: str, pattern) -> list:
+    """Names in `folder` that match `pattern` (its first non-empty group: the writer's pid) and whose
+    writing process is gone."""
     try:
         names = os.listdir(folder)
     except OSError:
-        return removed
+        return []
+    dead = []
     for name in names:
-        match = _PARTIAL.match(name)
-        if not match:
-            continue
-        pid = int(match.group(1) or match.group(2))
-        if _process_alive(pid):
-            continue
+        match = pattern.match(name)
+        if match and not _process_alive(int(next(g for g in match.groups() if g))):
+            dead.append(name)
+    return dead
+
+
+def remove_stale_partials(folder: str) -> list:
+    """Remove our hidden temporary files in `folder` whose writing process is gone; returns their names."""
+    removed = []
+    for name in _left_by_dead_processes(folder, _PARTIAL):
         try:
             os.remove(os.path.join(folder, name))
             removed.append(name)
@@ -196,14 +201,9 @@ def remove_stale_work_folders(parent: Optional[str] = None) -> list:
 
     parent = parent or tempfile.gettempdir()
     removed = []
-    try:
-        names = os.listdir(parent)
-    except OSError:
-        return removed
-    for name in names:
-        match = _WORK_FOLDER.match(name)
+    for name in _left_by_dead_processes(parent, _WORK_FOLDER):
         path = os.path.join(parent, name)
-        if match and os.path.isdir(path) and not _process_alive(int(match.group(1))):
+        if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(name)
     return removed
