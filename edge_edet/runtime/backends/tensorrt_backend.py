@@ -153,7 +153,7 @@ class TensorRTBackend(Backend):
         self._lock = threading.Lock()
         self.graph, self.context, self.engine, self.runtime = None, None, None, None
         self.device_buffers, self.host = {}, {}
-        self._pinned, self._pinned_buffers = set(), []
+        self._pinned_buffers = []
         self.context_cuda = None
         try:
             cuda.init()
@@ -273,12 +273,11 @@ class TensorRTBackend(Backend):
         self.plan.check_batch(batch)
         with self._current():
             buffer = self.cuda.pagelocked_empty((batch,) + tuple(self.plan.shapes[INPUT_NAME][1:]), np.uint8)
-        self._pinned.add(id(buffer))
-        self._pinned_buffers.append(buffer)  # kept alive (and so its id unique) as long as the back-end
+        self._pinned_buffers.append(buffer)  # kept alive as long as the back-end
         return buffer
 
     def _is_pinned(self, images: np.ndarray) -> bool:
-        return id(images) in self._pinned and images.flags.c_contiguous
+        return any(images is buffer for buffer in self._pinned_buffers)  # a handful: one per frame in flight
 
     def time_gpu(self, batch: int = 1, iterations: int = 100, warmup: int = 10) -> List[float]:
         """Milliseconds of GPU time per enqueue, measured with CUDA events (no host copies)."""
@@ -330,7 +329,7 @@ class TensorRTBackend(Backend):
                 for buffer in getattr(self, "device_buffers", {}).values():
                     buffer.free()
                 self.device_buffers, self.host = {}, {}
-                self._pinned, self._pinned_buffers = set(), []  # page-locked host memory, freed in context
+                self._pinned_buffers = []  # page-locked host memory, freed in context
                 self.stream = None
             finally:
                 self.context_cuda = None
