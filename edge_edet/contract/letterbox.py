@@ -20,8 +20,8 @@ def letterbox(frame: np.ndarray, size_hw: Tuple[int, int], pad_color=(0, 0, 0),
     """Resize `frame` (HxWx3 BGR, or HxWx4 BGRx) into `out` (size_hw + (3,), reused if given); returns (out, scale).
 
     A box (x1, y1, x2, y2) in letterboxed pixels maps back to the frame by dividing by `scale`.
-    BGRx frames (a GStreamer pipeline without its CPU videoconvert) are resized as they are and
-    lose their fourth channel in the small resized image, not in the full frame.
+    BGRx frames (a GStreamer pipeline without its CPU videoconvert) lose their fourth channel here,
+    on the smaller side of the resize: before a downscale, after an upscale.
     """
     if frame is None or frame.ndim != 3 or frame.shape[2] not in (3, 4):
         raise ValueError("letterbox expects an HxWx3 (BGR) or HxWx4 (BGRx) image")
@@ -32,10 +32,13 @@ def letterbox(frame: np.ndarray, size_hw: Tuple[int, int], pad_color=(0, 0, 0),
     new_w = max(1, min(width, int(round(frame.shape[1] * scale))))
     new_h = max(1, min(height, int(round(frame.shape[0] * scale))))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    if frame.shape[2] == 4:
-        resized = frame if (new_h, new_w) == frame.shape[:2] else cv2.resize(frame, (new_w, new_h), interpolation=interp)
-        cv2.cvtColor(resized, cv2.COLOR_BGRA2BGR, dst=out[:new_h, :new_w])
-    elif (new_h, new_w) == frame.shape[:2]:
+    same = (new_h, new_w) == frame.shape[:2]
+    if frame.shape[2] == 4 and scale < 1:  # BGRx, downscaled: OpenCV's SIMD conversion first (cheaper than
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)  # INTER_AREA on 4 channels, or GStreamer's videoconvert)
+    if frame.shape[2] == 4:  # BGRx, same size or upscaled: drop the 4th channel of the (smaller) source side
+        cv2.cvtColor(frame if same else cv2.resize(frame, (new_w, new_h), interpolation=interp),
+                     cv2.COLOR_BGRA2BGR, dst=out[:new_h, :new_w])
+    elif same:
         out[:new_h, :new_w] = frame
     else:
         cv2.resize(frame, (new_w, new_h), dst=out[:new_h, :new_w], interpolation=interp)
