@@ -230,3 +230,57 @@ def test_software_twin_gives_the_ffmpeg_readers_frames(twin_ready, h264_stream, 
     decoder = "avdec_mpeg4" if which != "h264" else "avdec_h264"
     assert f" ! {decoder} ! videoconvert ! video/x-raw,format=BGRx" in result["BGRx"]["pipeline"]
     print(f"software twin {which}: {result['seconds']} s")
+
+
+# -- BGRx frames through the runtime: letterbox reads them, only drawn frames are converted ------------
+def test_bgrx_frames_letterbox_like_bgr_and_render_as_bgr():
+    import numpy as np
+
+    from edge_edet.contract.letterbox import letterbox
+    from edge_edet.runtime.pipeline import Pipeline
+    from edge_edet.runtime.sinks import Sink
+    from edge_edet.runtime.sources import FrameSource
+    from test_pipeline import FakeDetector
+
+    rng = np.random.default_rng(1)
+    bgr = [rng.integers(0, 255, (90, 160, 3), dtype=np.uint8) for _ in range(5)]
+    bgrx = [np.dstack([f, np.full(f.shape[:2], 255, np.uint8)]) for f in bgr]
+    for small, x in zip(bgr, bgrx):  # down- and upscaled: the same pixels as from BGR
+        for size in ((64, 64), (320, 480)):
+            assert np.array_equal(letterbox(small, size, (114, 114, 114))[0], letterbox(x, size, (114, 114, 114))[0])
+
+    class Reader:
+        fps, frames = 10.0, list(bgrx)
+
+        def read(self, stop=None):
+            return self.frames.pop(0) if self.frames else None
+
+        def close(self):
+            pass
+
+    class Drawn(Sink):
+        needs_image = True
+
+        def __init__(self):
+            self.images = []
+
+        def write(self, frame, detections, image):
+            self.images.append(image)
+
+    class Counted(Sink):
+        needs_image = False
+
+        def __init__(self):
+            self.images = []
+
+        def write(self, frame, detections, image):
+            self.images.append((image, frame.image.shape))
+
+    drawn, counted = Drawn(), Counted()
+    spec = SourceSpec("bgrx", "file", "bgrx.mp4", False)
+    Pipeline(FakeDetector(), FrameSource(spec, Reader(), drop=False), [drawn], overlay=False).run()
+    assert [image.shape for image in drawn.images] == [(90, 160, 3)] * 5
+    assert all(np.array_equal(a, b) for a, b in zip(drawn.images, bgr))  # converted for drawing, same pixels
+    Reader.frames = list(bgrx)
+    Pipeline(FakeDetector(), FrameSource(spec, Reader(), drop=False), [counted]).run()
+    assert counted.images == [(None, (90, 160, 4))] * 5  # nothing drawn: no conversion at all

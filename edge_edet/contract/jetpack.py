@@ -28,6 +28,7 @@ class JetPack(NamedTuple):
     cuda_python: str  # the pip requirement for --cuda-graph on this JetPack
     numpy: str  # the NumPy requirement the extra adds (keeps NumPy 1 for the apt OpenCV)
     boards: str
+    apt: str  # what the install command apt-gets first (venv, headers for pycuda, gst-inspect; OpenCV where JetPack has none)
 
     @property
     def extra(self) -> str:
@@ -36,11 +37,12 @@ class JetPack(NamedTuple):
 
 JETPACKS: Tuple[JetPack, ...] = (
     JetPack(5, "5.1.x", 35, "20.04", "3.8", "8.5.2", "11.4", "1.17.4", "4.5.4",
-            "cuda-python>=11.8,<11.9", "numpy<2", "Xavier, Orin"),
+            "cuda-python>=11.8,<11.9", "numpy<2", "Xavier, Orin", "python3-venv python3-dev gstreamer1.0-tools"),
     JetPack(6, "6.1 / 6.2", 36, "22.04", "3.10", "10.3", "12.6", "1.21.5", "4.8.0",
-            "cuda-python>=12.6,<12.7", "numpy<2", "Orin"),
+            "cuda-python>=12.6,<12.7", "numpy<2", "Orin", "python3-venv python3-dev gstreamer1.0-tools"),
     JetPack(7, "7.0 / 7.1 / 7.2", 38, "24.04", "3.12", "10.13 (7.0), 11.4.1 (7.2.2+)", "13.0", "1.26.4",
-            "4.6 (Ubuntu's python3-opencv)", "cuda-python>=13,<14", "numpy<2", "Thor, Orin (7.2.2+)"),
+            "4.6 (Ubuntu's python3-opencv)", "cuda-python>=13,<14", "numpy<2", "Thor, Orin (7.2.2+)",
+            "python3-venv python3-dev gstreamer1.0-tools python3-opencv"),
 )
 
 # What every JetPack extra installs besides the two rows' own pins: the TensorRT back-end's
@@ -60,9 +62,12 @@ def extras() -> Dict[str, list]:
 
 
 def install_command(row: JetPack, checkout: str = ".") -> str:
-    """The one command that installs edge_edet on a board with this JetPack (docs/jetson.md)."""
-    return (f"python3 -m venv --system-site-packages ~/edge-venv && . ~/edge-venv/bin/activate && "
-            f"pip install -e \"{checkout}[{row.extra}]\"")
+    """The one command that installs edge_edet on a board with this JetPack (docs/jetson.md), from a checkout.
+
+    nvcc goes on PATH because pip builds pycuda against the board's CUDA."""
+    return (f"sudo apt-get install -y {row.apt} && export PATH=/usr/local/cuda/bin:$PATH && "
+            f"python3 -m venv --system-site-packages ~/edge-venv && . ~/edge-venv/bin/activate && "
+            f"pip install -U pip && pip install -e \"{checkout}[{row.extra}]\"")
 
 
 def by_l4t(release_line: Optional[str]) -> Optional[JetPack]:
