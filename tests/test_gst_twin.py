@@ -84,6 +84,7 @@ def test_desktop_and_software_profiles_are_the_jetson_shape_with_other_decoders(
     assert names(elementary)[:3] == ["filesrc", "h264parse", "nvv4l2decoder"]
     assert set(needed_elements("/v/c.mp4", "h264", "jetson", False)) == {
         "filesrc", "qtdemux", "queue", "h264parse", "nvv4l2decoder", "nvvidconv", "videoconvert", "appsink"}
+    assert "videoconvert" not in needed_elements("/v/c.mp4", "h264", "jetson", False, "BGRx")
 
 
 def test_locations_are_quoted_for_gst_parse_launch():

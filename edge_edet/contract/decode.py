@@ -150,7 +150,7 @@ def _hardware_pipeline(spec, probe, profiles, pixel_format):
     missing_everywhere = []
     for name in profiles:
         profile = PROFILES[name]
-        needed = needed_elements(str(spec.target), codec, name, live)
+        needed = needed_elements(str(spec.target), codec, name, live, pixel_format)
         missing = [element for element in needed if not probe.element_exists(element)]
         if not missing:
             return (profile.decoders[codec], decode_pipeline(str(spec.target), codec, name, live, pixel_format)), ""

@@ -103,9 +103,9 @@ def decode_pipeline(location: str, codec: str, profile: str = "jetson", live: bo
     return " ! ".join(head) + " ! " + _tail(chosen.converter, pixel_format, live)
 
 
-def needed_elements(location: str, codec: str, profile: str, live: bool) -> list:
+def needed_elements(location: str, codec: str, profile: str, live: bool, pixel_format: str = "BGR") -> list:
     """Every element factory the pipeline uses (for the registry check before choosing it)."""
-    text = decode_pipeline(location, codec, profile, live, "BGR")
+    text = decode_pipeline(location, codec, profile, live, pixel_format)
     return sorted({part.strip().split(" ", 1)[0] for part in text.split(" ! ")
                    if not part.strip().startswith("video/")})
 

@@ -134,7 +134,7 @@ class FrameSource:
     def describe(self) -> dict:
         described = {"source": self.spec.shown, "kind": self.spec.kind, "live": self.live, "drop": self.drop,
                      "fps": round(self.fps, 3) if self.fps else None}
-        if self.decode is not None:
+        if self.decode is not None and self.spec.kind in ("file", "stream", "gstreamer"):
             described["decode"] = self.decode.describe()
         return described
 
