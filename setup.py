@@ -4,7 +4,15 @@ Install torch first (`pip install torch==2.13.0` for the CPU build), or a bare t
 pulls the CUDA packages.  The runtime alone needs only numpy and OpenCV (plus onnxruntime or
 TensorRT + pycuda), so the base install carries no torch.
 """
+import os
+import runpy
+
 from setuptools import find_packages, setup
+
+# The per-JetPack facts (Python, TensorRT, CUDA, cuda-python, NumPy cap) live in one torch-free file
+# that the package reads too; run it on its own here, since nothing is installed yet.
+HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.getcwd()
+JETPACK = runpy.run_path(os.path.join(HERE, "edge_edet", "contract", "jetpack.py"))
 
 # OpenCV is an extra, never a base requirement: on a Jetson a pip OpenCV would shadow JetPack's
 # GStreamer-enabled python3-opencv that CSI cameras need (`pip install -e ".[trt]"` pulls none).
@@ -37,12 +45,16 @@ setup(
         "opencv": OPENCV,
         "runtime": OPENCV + ["onnx>=1.15", "onnxruntime>=1.17"],
         "train": EXPORT + EVAL + TRAIN,
+        # desktop / server GPUs: pip's TensorRT wheels.  A Jetson uses JetPack's own TensorRT through a
+        # --system-site-packages venv and its [jetpackN] extra below, which pulls no pip tensorrt
         "trt": ["tensorrt>=8.5", "pycuda>=2022.1", "onnx>=1.15"],
-        "cuda-graph": ["cuda-python>=12.6,<13"],  # 13.x needs a newer driver than JetPack 6 (CUDA 12.6)
+        "cuda-graph": [JETPACK["DESKTOP_CUDA_PYTHON"]],  # a CUDA 12 driver; a Jetson's pin is in its extra
+        **JETPACK["extras"](),  # jetpack5 / jetpack6 / jetpack7: NumPy 1, that JetPack's cuda-python, pycuda, onnx
         "triton": TRITON,
         "serve": SERVE,
         # capstone + pyelftools: the TensorRT conformance tests read the real bindings wheels (tests/trt_standin)
-        "test": EXPORT + EVAL + TRAIN + SERVE + ["pytest>=7", "import-linter>=2.1", "capstone>=5", "pyelftools>=0.29"],
+        "test": EXPORT + EVAL + TRAIN + SERVE + ["pytest>=7", "import-linter>=2.1", "capstone>=5", "pyelftools>=0.29",
+                 "vermin>=1.6"],  # vermin: the Jetson-side code stays importable on Python 3.8 (JetPack 5)
     },
     entry_points={"console_scripts": ["edge-edet=edge_edet.cli:main"]},
 )

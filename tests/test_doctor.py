@@ -64,3 +64,36 @@ def test_doctor_command_runs_here(capsys):
     assert {"tensorrt", "gpu", "pycuda", "onnxruntime", "opencv"} <= set(report)
     assert "CPUExecutionProvider" in report["onnxruntime"]
     assert report == json.loads(json.dumps(environment_report(), default=str))
+
+
+def test_jetson_gets_its_own_jetpack_extra_and_cuda_python_pin():
+    from edge_edet.contract.jetpack import by_l4t, cuda_python_hint
+
+    for release, extra, pin in (("# R35 (release), REVISION: 5.0", "jetpack5", "cuda-python>=11.8,<11.9"),
+                                ("# R36 (release), REVISION: 4.3", "jetpack6", "cuda-python>=12.6,<12.7"),
+                                ("# R38 (release), REVISION: 2.1", "jetpack7", "cuda-python>=13,<14")):
+        lines = report_lines({"jetson": "NVIDIA Jetson", "l4t": release, "tensorrt": None, "gpu": {}, "opencv": {}})
+        jetpack = next(line for line in lines if line.startswith("JetPack"))
+        assert f'pip install -e ".[{extra}]"' in jetpack and "--system-site-packages" in jetpack and pin in jetpack
+        assert any("JetPack's python3-opencv" in line for line in lines)  # never pip's OpenCV on a board
+        assert by_l4t(release).extra == extra
+    assert by_l4t("# R32 (release)") is None and by_l4t(None) is None and by_l4t("garbage") is None
+    everywhere = cuda_python_hint(None)
+    assert all(pin in everywhere for pin in ("cuda-python>=12.6,<13", ">=11.8,<11.9", ">=12.6,<12.7", ">=13,<14"))
+
+
+def test_cuda_graph_without_cuda_python_names_the_pin_for_this_machine(monkeypatch):
+    import sys
+
+    import pytest
+
+    from edge_edet.contract.errors import EdgeEdetError
+    from edge_edet.contract.machine import cuda_python_hint
+    from edge_edet.runtime.backends.tensorrt_backend import CudaGraphReplay
+
+    for name in ("cuda", "cuda.bindings", "cuda.bindings.driver", "cuda.cuda"):
+        monkeypatch.setitem(sys.modules, name, None)  # import of any cuda-python layout fails
+    with pytest.raises(EdgeEdetError) as caught:
+        CudaGraphReplay(lambda: None, stream=None)
+    assert str(caught.value) == f"--cuda-graph needs cuda-python: {cuda_python_hint()}"
+    assert "cuda-python>=" in str(caught.value)

@@ -52,7 +52,7 @@ def test_csi_uri_becomes_hardware_bgr_pipeline():
     assert spec.kind == "gstreamer" and spec.live
     assert spec.target == csi_pipeline(1, width=640, height=480, fps=60)
     assert "nvarguscamerasrc sensor-id=1" in spec.target and "nvvidconv" in spec.target
-    assert "format=BGR ! appsink drop=1" in spec.target
+    assert "format=BGR ! appsink drop=true max-buffers=1" in spec.target
     with pytest.raises(EdgeEdetError, match="unknown option"):
         parse_source("csi://0?zoom=2")
 

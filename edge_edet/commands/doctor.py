@@ -23,9 +23,16 @@ def report_lines(report: dict) -> list:
     from ..engine.versions import INSTALL_HINT, TrtVersion
     from ..runtime.backends.tensorrt_backend import PYCUDA_HINT
 
+    from ..contract.jetpack import by_l4t, cuda_python_hint
+
     lines = []
     if report.get("jetson"):
         lines.append(f"board        {report['jetson']}" + (f"  ({report['l4t']})" if report.get("l4t") else ""))
+    row = by_l4t(report.get("l4t"))
+    if row is not None:
+        lines.append(f"JetPack      {row.releases} (Python {row.python}, TensorRT {row.tensorrt}, CUDA {row.cuda}): "
+                     f"install with pip install -e \".[{row.extra}]\" in a venv made with --system-site-packages; "
+                     f"--cuda-graph: {cuda_python_hint(row)}")
     trt = report.get("tensorrt")
     if trt:
         try:
@@ -63,6 +70,8 @@ def report_lines(report: dict) -> list:
         if not video.get("GStreamer"):
             lines.append("             (CSI cameras need GStreamer: use the distribution's python3-opencv on a "
                          "Jetson, not opencv-python from pip)")
+    elif row is not None:  # a pip OpenCV would lack GStreamer and shadow JetPack's
+        lines.append("OpenCV       not importable: JetPack's python3-opencv, seen by a --system-site-packages venv")
     else:
         lines.append("OpenCV       not installed: pip install opencv-python-headless")
     return lines

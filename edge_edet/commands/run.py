@@ -18,6 +18,7 @@ import threading
 from typing import List, Optional, Sequence
 
 from ..contract.cli import add_providers_argument, guarded, native_stderr_quiet, non_negative_int, positive_int, warn
+from ..contract.decode import DECODE_MODES
 from ..contract.errors import EdgeEdetError
 from ..contract.fileio import STREAM, check_distinct_outputs, check_output_file, write_json_atomic
 from ..contract.machine import peak_rss_mb
@@ -63,6 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") ->
     source.add_argument("--reconnect", type=non_negative_int, default=5,
                         help="times a lost network stream is reopened, with exponential back-off (default 5)")
     source.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many frames")
+    source.add_argument("--decode", choices=DECODE_MODES, default="auto",
+                        help="video files (.mp4 .mkv .mov .avi .h264 .h265) and rtsp:// streams: auto = hardware "
+                             "decoding through GStreamer (nvv4l2decoder on a Jetson, nvh264dec/nvh265dec on a desktop "
+                             "GPU) where this OpenCV and GStreamer have it, else FFmpeg on the CPU (saying why); "
+                             "cpu = FFmpeg; nvdec = hardware or an error (default: auto; docs/jetson.md)")
+    source.add_argument("--verbose", action="store_true",
+                        help="print how the source is decoded (the GStreamer pipeline) when the stream starts")
 
     out = parser.add_argument_group("output")
     out.add_argument("--headless", action="store_true",
@@ -200,8 +208,14 @@ def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
             warn(detector.info.weights_warning())
         from ..runtime.sources import open_source
 
+        # BGRx: a GStreamer source skips its CPU BGRx -> BGR conversion; the letterbox reads BGRx and
+        # the pipeline converts only the frames it renders
         source = open_source(args.source, drop=args.drop, loop=args.loop, reconnect=args.reconnect,
-                             max_frames=args.max_frames)
+                             max_frames=args.max_frames, decode=args.decode, pixel_format="BGRx")
+        if source.decode.note:
+            _log(source.decode.note)
+        if args.verbose:
+            _log(f"decode: {source.decode.describe()}")
         if shapes is not None:
             analytics = for_source(shapes, source, log=_log)  # shapes against the frame, before the stream
         for sink in sinks:

@@ -89,12 +89,15 @@ class _ImageReader:
 class _CaptureReader:
     """cv2.VideoCapture for cameras, files, streams and GStreamer pipelines.
 
-    End of a file: replay it when looping.  A network stream that fails: reopen with exponential
+    `pipeline`: a GStreamer pipeline that decodes this file or stream (contract/decode.py chose it,
+    e.g. NVDEC on a Jetson); None reads it with FFmpeg.  End of a file: replay it when looping.  A network stream that fails: reopen with exponential
     back-off, `reconnect` times.  A camera or pipeline that stops delivering: end of stream.
     """
 
-    def __init__(self, spec: SourceSpec, loop: bool = False, reconnect: int = 5, backoff: float = 0.5):
+    def __init__(self, spec: SourceSpec, loop: bool = False, reconnect: int = 5, backoff: float = 0.5,
+                 pipeline: Optional[str] = None):
         self.spec, self.loop, self.reconnect, self.backoff = spec, loop, int(reconnect), float(backoff)
+        self.pipeline = pipeline if pipeline is not None else (spec.target if spec.kind == "gstreamer" else None)
         self.reconnects = 0
         self.ended_reason = ""
         self.cap = self._open()
@@ -115,8 +118,8 @@ class _CaptureReader:
                 attempts.append(("V4L2", lambda: cv2.VideoCapture(spec.target, cv2.CAP_V4L2)))
             attempts.append(("OpenCV's default backend", lambda: cv2.VideoCapture(spec.target, cv2.CAP_ANY)))
             return attempts
-        if spec.kind == "gstreamer":
-            return [("GStreamer", lambda: cv2.VideoCapture(spec.target, cv2.CAP_GSTREAMER))]
+        if self.pipeline is not None:
+            return [("GStreamer", lambda: cv2.VideoCapture(self.pipeline, cv2.CAP_GSTREAMER))]
         if spec.kind == "stream":
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
             return [(f"FFmpeg, {OPEN_TIMEOUT_MS // 1000} s timeout",
@@ -126,7 +129,7 @@ class _CaptureReader:
 
     def _open(self, quiet: bool = False):
         spec = self.spec
-        if spec.kind == "gstreamer" and not _opencv_has_gstreamer():
+        if self.pipeline is not None and not _opencv_has_gstreamer():
             raise EdgeEdetError(f"source {spec.shown} needs OpenCV built with GStreamer, and this OpenCV has none "
                                 f"(on a Jetson use JetPack's python3-opencv, not the pip wheel)")
         tried = []
@@ -197,10 +200,12 @@ class _CaptureReader:
         self.cap.release()
 
 
-def open_reader(spec: SourceSpec, loop: bool = False, reconnect: int = 5, backoff: float = 0.5):
+def open_reader(spec: SourceSpec, loop: bool = False, reconnect: int = 5, backoff: float = 0.5,
+                pipeline: Optional[str] = None):
+    """A reader for `spec`; `pipeline` (a file or stream) decodes it through GStreamer instead of FFmpeg."""
     if spec.kind == "images":
         return _ImageReader(spec, loop=loop)
-    return _CaptureReader(spec, loop=loop, reconnect=reconnect, backoff=backoff)
+    return _CaptureReader(spec, loop=loop, reconnect=reconnect, backoff=backoff, pipeline=pipeline)
 
 
 def iter_frames(uri, limit: Optional[int] = None) -> Iterator[np.ndarray]:

@@ -13,6 +13,7 @@ import re
 import sys
 from typing import Dict, List, Optional
 
+from . import jetpack
 from .errors import EdgeEdetError
 from .names import TRT_INSTALL_HINT as INSTALL_HINT
 
@@ -124,6 +125,16 @@ def jetpack_release() -> Optional[str]:
             return handle.readline().strip() or None
     except OSError:
         return None
+
+
+def jetpack_here() -> Optional[jetpack.JetPack]:
+    """This board's row of contract/jetpack.py (from its L4T release), or None off a Jetson."""
+    return jetpack.by_l4t(jetpack_release())
+
+
+def cuda_python_hint() -> str:
+    """The cuda-python install line that fits this machine's CUDA driver (every JetPack's pin off a Jetson)."""
+    return jetpack.cuda_python_hint(jetpack_here())
 
 
 def pycuda_version() -> Optional[str]:

@@ -14,6 +14,7 @@ from typing import List, Union
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import EdgeEdetError
+from .gst_pipeline import csi_pipeline
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
@@ -35,15 +36,8 @@ def redact(uri: str) -> str:
     return re.sub(r"(//[^/:@\s]+):[^@/\s]*@", r"\1:***@", str(uri))
 
 
-def csi_pipeline(sensor_id: int = 0, width: int = 1280, height: int = 720, fps: int = 30, flip: int = 0) -> str:
-    """Jetson CSI camera through nvarguscamerasrc, converted to BGR in hardware (nvvidconv), newest frame only."""
-    return (f"nvarguscamerasrc sensor-id={sensor_id} ! "
-            f"video/x-raw(memory:NVMM),width={width},height={height},framerate={fps}/1,format=NV12 ! "
-            f"nvvidconv flip-method={flip} ! video/x-raw,format=BGRx ! videoconvert ! "
-            f"video/x-raw,format=BGR ! appsink drop=1 max-buffers=1 sync=false")
-
-
-def _parse_csi(uri: str) -> str:
+def csi_options(uri: str) -> dict:
+    """csi://N?width=W&height=H&fps=F&flip=M -> csi_pipeline's keyword arguments."""
     parts = urlsplit(uri)
     try:
         sensor = int(parts.netloc or parts.path.strip("/") or 0)
@@ -53,7 +47,7 @@ def _parse_csi(uri: str) -> str:
     unknown = set(query) - {"width", "height", "fps", "flip"}
     if unknown:
         raise EdgeEdetError(f"source {uri}: unknown option {', '.join(sorted(unknown))} (width, height, fps, flip)")
-    return csi_pipeline(sensor, **query)
+    return dict(query, sensor_id=sensor)
 
 
 def _list_images(folder: str) -> List[str]:
@@ -73,7 +67,7 @@ def parse_source(uri) -> SourceSpec:
             raise EdgeEdetError(f"camera {text} does not exist (no such device; see `ls /dev/video*`)")
         return SourceSpec(text, "camera", text, True)
     if text.lower().startswith("csi://"):
-        return SourceSpec(text, "gstreamer", _parse_csi(text), True)
+        return SourceSpec(text, "gstreamer", csi_pipeline(**csi_options(text)), True)
     if "!" in text and "appsink" in text:
         return SourceSpec(text, "gstreamer", text, True)
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""

@@ -70,8 +70,8 @@ class Detector:
         batch = out if out is not None else self._buffer(self.batch_size_for(len(frames)))
         scales = []
         for index, frame in enumerate(frames):
-            if frame is None or getattr(frame, "ndim", 0) != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-                raise EdgeEdetError("frames must be HxWx3 uint8 BGR images")
+            if frame is None or getattr(frame, "ndim", 0) != 3 or frame.shape[2] not in (3, 4) or frame.dtype != np.uint8:
+                raise EdgeEdetError("frames must be HxWx3 uint8 BGR (or HxWx4 BGRx) images")
             _, scale = letterbox(frame, self.input_size, self.info.pad_color_bgr, out=batch[index])
             scales.append(scale)
         return batch, scales

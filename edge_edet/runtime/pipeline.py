@@ -21,6 +21,7 @@ import threading
 import time
 from typing import List, Optional, Sequence
 
+import cv2
 import numpy as np
 
 from .analytics.draw import draw_analytics
@@ -193,6 +194,8 @@ class Pipeline:
     def _deliver(self, frame, detections) -> None:
         t0 = time.perf_counter()
         image = frame.image
+        if self.render and image.shape[2] == 4:  # a BGRx source: the sinks draw and encode BGR
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
         if self.render and self.overlay:
             if detections.analytics is not None:
                 draw_analytics(image, detections.analytics)

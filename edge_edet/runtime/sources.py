@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Iterator, List, Optional
 
+from ..contract.decode import DecodePlan, plan_decode
 from ..contract.errors import EdgeEdetError
 from ..contract.frames import READ_TIMEOUT_MS, open_reader
 from ..contract.source_uri import SourceSpec, parse_source
@@ -98,8 +99,9 @@ class FrameSource:
     """A reader on its own capture thread, started by the first get() / iteration."""
 
     def __init__(self, spec: SourceSpec, reader, drop: bool, queue_size: int = 4, max_frames: Optional[int] = None,
-                 realtime: bool = False):
+                 realtime: bool = False, decode: Optional[DecodePlan] = None):
         self.spec, self.reader, self.drop = spec, reader, bool(drop)
+        self.decode = decode  # what decodes it (contract/decode.py): a GStreamer pipeline or OpenCV's FFmpeg
         self.realtime = bool(realtime) and bool(getattr(reader, "fps", 0))
         self.live = spec.live
         self.fps = getattr(reader, "fps", 0.0)
@@ -130,8 +132,11 @@ class FrameSource:
         return probe() if probe is not None else None
 
     def describe(self) -> dict:
-        return {"source": self.spec.shown, "kind": self.spec.kind, "live": self.live, "drop": self.drop,
-                "fps": round(self.fps, 3) if self.fps else None}
+        described = {"source": self.spec.shown, "kind": self.spec.kind, "live": self.live, "drop": self.drop,
+                     "fps": round(self.fps, 3) if self.fps else None}
+        if self.decode is not None and self.spec.kind in ("file", "stream", "gstreamer"):
+            described["decode"] = self.decode.describe()
+        return described
 
     # capture thread -----------------------------------------------------------------------
     def start(self) -> "FrameSource":
@@ -211,20 +216,25 @@ class FrameSource:
 
 
 def open_source(uri, drop: Optional[bool] = None, loop: bool = False, reconnect: int = 5, backoff: float = 0.5,
-                queue_size: int = 4, max_frames: Optional[int] = None, realtime: Optional[bool] = None) -> FrameSource:
+                queue_size: int = 4, max_frames: Optional[int] = None, realtime: Optional[bool] = None,
+                decode: str = "cpu", pixel_format: str = "BGR") -> FrameSource:
     """Open a source now (so a bad one fails before anything starts); capture begins on first read.
 
     drop: None picks latest-frame for live sources and every-frame for files and folders.
     realtime: read a video file at its own frame rate; None means "when dropping", so `--drop` on
     a file behaves like a camera delivering that clip, instead of dropping at decoding speed.
     reconnect / backoff: network streams retry `reconnect` times, waiting backoff * 2**k seconds.
+    decode: 'auto' | 'cpu' | 'nvdec' for video files and rtsp:// (contract/decode.py); the plan is
+    `source.decode`.  pixel_format: 'BGRx' lets a GStreamer pipeline skip its CPU BGRx -> BGR
+    conversion (frames are then HxWx4: the letterbox reads them as they are); FFmpeg gives BGR.
     """
     spec = parse_source(uri)
     if loop and spec.live:
         raise EdgeEdetError(f"--loop replays files and folders; {spec.shown} is a live source")
-    reader = open_reader(spec, loop=loop, reconnect=reconnect, backoff=backoff)
+    plan = plan_decode(spec, decode, pixel_format=pixel_format)
+    reader = open_reader(spec, loop=loop, reconnect=reconnect, backoff=backoff, pipeline=plan.pipeline)
     drop = spec.live if drop is None else drop
     if realtime is None:
         realtime = drop and spec.kind == "file"
     return FrameSource(spec, reader, drop, queue_size=queue_size, max_frames=max_frames,
-                       realtime=realtime and spec.kind == "file")
+                       realtime=realtime and spec.kind == "file", decode=plan)

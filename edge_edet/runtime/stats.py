@@ -125,6 +125,9 @@ def format_summary(summary: dict) -> str:
             dwell = f", mean dwell {z['mean_dwell_s']} s" if z["mean_dwell_s"] is not None else ""
             lines.append(f"zone {name}: {z['occupancy']} inside at the end, {z['visits']} visits{dwell}"
                          + (f", longest {z['max_dwell_s']} s" if z["max_dwell_s"] is not None else ""))
+    decode = (summary.get("source") or {}).get("decode")
+    if decode:
+        lines.append(f"decode   {decode}")
     remote = (summary.get("backend") or {}).get("remote")
     if remote:
         lines.append(format_remote(remote))

@@ -34,7 +34,6 @@ from ...contract.names import INPUT_NAME
 from ..buffer_plan import TensorSpec, plan_buffers
 from .base import Backend
 
-CUDA_PYTHON_REQUIREMENT = "cuda-python>=12.6,<13"  # 13.x needs a newer driver than JetPack 6 (CUDA 12.6) has
 PYCUDA_HINT = ("pip install pycuda (on a Jetson: `sudo apt install python3-dev` first, and CUDA's nvcc on "
                "PATH, e.g. export PATH=/usr/local/cuda/bin:$PATH)")
 
@@ -374,8 +373,9 @@ class CudaGraphReplay:
             try:
                 from cuda import cuda as driver
             except ImportError:
-                raise EdgeEdetError(f"--cuda-graph needs cuda-python: pip install '{CUDA_PYTHON_REQUIREMENT}' "
-                                    f"(13.x needs a newer driver than JetPack 6 has)") from None
+                from ...contract.machine import cuda_python_hint  # the pin that fits this board (contract/jetpack.py)
+
+                raise EdgeEdetError(f"--cuda-graph needs cuda-python: {cuda_python_hint()}") from None
         self.driver = driver
         self.stream = driver.CUstream(int(stream.handle))
         self.graph = self.exec = None
