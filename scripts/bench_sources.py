@@ -179,7 +179,7 @@ def main(argv=None) -> int:
             many = many_processes(args, clips, folder)
             same = compare(one["jsonl"], many["jsonl"])
             print(row(n, "one process", one, same), flush=True)
-            print(row(n, f"{n} processes", many), flush=True)
+            print(row(n, f"{n} process{'es' if n > 1 else ''}", many), flush=True)
             report["runs"].append({"sources": n, "clips": clips, "one_process": one, "processes": many,
                                    "detections": {"frames": same[0], "same_count": same[1], "max_box_diff": same[2]}})
     by_n = {run["sources"]: run for run in report["runs"]}
