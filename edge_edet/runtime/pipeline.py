@@ -47,13 +47,13 @@ def _owned(outputs: dict) -> dict:
 
 
 def _per_source(value, count: int, what: str) -> list:
-    """One entry per source: a list as given, or a single value for a single source."""
+    """One entry per source: a list as given, or a single value (None included) for a single source."""
     if isinstance(value, (list, tuple)):
         if len(value) != count:
-            raise ValueError(f"{len(value)} {what} for {count} sources")
+            raise ValueError(f"{what}: {len(value)} given for {count} sources")
         return list(value)
     if value is not None and count != 1:
-        raise ValueError(f"give one {what[:-1]} per source (a list of {count})")
+        raise ValueError(f"{what}: give a list with one entry per source ({count} sources)")
     return [value] * count
 
 
@@ -74,7 +74,7 @@ class Pipeline:
         self.lanes = [SourceLane(k, source, lane_analytics, lane_sinks or ())
                       for k, (source, lane_analytics, lane_sinks) in
                       enumerate(zip(sources, _per_source(analytics, len(sources), "analytics"),
-                                    _per_source(source_sinks, len(sources), "sink lists")))]
+                                    _per_source(source_sinks, len(sources), "source_sinks")))]
         for lane in self.lanes:
             lane.source.index = lane.index
         self.sinks = list(sinks)
