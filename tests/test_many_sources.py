@@ -360,6 +360,19 @@ def test_a_shared_video_for_several_sources_is_refused_before_anything_loads(dep
         assert os.listdir(tmp_path) == []
 
 
+def test_a_batch_one_model_serves_two_sources_in_turn(deploy_lite0, clips, tmp_path, capsys):
+    code, out, err = run_main(capsys, "--engine", deploy_lite0, "--source", clips[1], "--source", clips[0],
+                              "--headless", "--max-frames", 3, "--json", tmp_path / "d.jsonl",
+                              "--summary-json", tmp_path / "summary.json")
+    assert code == 0, err
+    assert "one frame per inference, the sources in turn (the model's batch is 1" in err
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["batch"] == 1 and summary["stages"]["infer"]["count"] == 6
+    assert [row["frames"] for row in summary["sources"]] == [3, 3]
+    lines = [json.loads(line) for line in open(tmp_path / "d.jsonl")]
+    assert sorted((line["source"], line["frame"]) for line in lines) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+
+
 @pytest.mark.slow
 def test_a_lost_source_leaves_the_others_running(person_batch4_onnx, clips, tmp_path, capsys):
     """Source 0, a loopback MJPEG 'camera', disappears; source 1, a clip, plays on to its last frame."""
