@@ -41,3 +41,16 @@ def deploy_lite0(tmp_path_factory):
     export_onnx(model, path, score_threshold=0.001, weights="random",
                 log=lambda *a: None)
     return path
+
+
+@pytest.fixture(scope="session")
+def person_batch4_onnx(tmp_path_factory):
+    """The bundled person detector (real weights), exported with a dynamic batch of 1..4: what
+    one source runs at batch 1 and several sources batch (~15 s to export on the 2-core machine)."""
+    import subprocess
+    import sys
+
+    path = str(tmp_path_factory.mktemp("person") / "person.onnx")
+    subprocess.run([sys.executable, "-m", "edge_edet", "export", "--model", "lite0", "--weights", "person",
+                    "--dynamic-batch", "4", "--output", path], check=True, cwd=REPO, capture_output=True)
+    return path

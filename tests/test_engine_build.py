@@ -210,6 +210,11 @@ def test_batch_profile(graphs, tmp_path):
     with pytest.raises(EdgeEdetError, match="dynamic-batch graph"):
         plan_for("10.3.0", graphs["fp32"], tmp_path, batch=(1, 2, 4))
     assert plan_for("10.3.0", graphs["fp32"], tmp_path).profile is None
+    # --cameras N: tuned for N sources at once, still able to run fewer (and the export's maximum)
+    assert [s[0] for s in plan_for("10.3.0", graphs["dyn"], tmp_path, cameras=4).profile] == [1, 4, 8]
+    assert [s[0] for s in plan_for("10.3.0", graphs["dyn"], tmp_path, cameras=12).profile] == [1, 12, 12]
+    with pytest.raises(EdgeEdetError, match="--cameras 4 needs a dynamic-batch graph"):
+        plan_for("10.3.0", graphs["fp32"], tmp_path, cameras=4)
     assert parse_batch("4") == (4, 4, 4)
     for bad in ("4:2:1", "a:b:c", "1:2", "0:1:2"):
         with pytest.raises(EdgeEdetError, match="--batch"):
@@ -327,6 +332,9 @@ def test_cli_build_errors_are_one_sentence(tmp_path, capsys):
     code = cli_main(["build", "--onnx", make_onnx(tmp_path / "m.onnx"), "--engine", str(tmp_path / "x.trt"),
                      "--batch", "4:1:2"])
     assert code == 2 and "MIN <= OPT <= MAX" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # one profile or the other
+        cli_main(["build", "--onnx", "m.onnx", "--engine", "x.trt", "--batch", "1:2:4", "--cameras", "4"])
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_scripts_help_without_tensorrt_or_torch():

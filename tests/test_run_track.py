@@ -1,26 +1,23 @@
 """`edge-edet run --track --line --zone` end to end: the bundled person detector on the real people clip.
 
-Exporting the deploy graph takes ~15 s on the 2-core machine, so the module is marked slow.
+Exporting the deploy graph (conftest's person_batch4_onnx) takes ~15 s on the 2-core machine, so the
+module is marked slow.
 """
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO, shared_path
+from conftest import shared_path
 from edge_edet.commands.run import main
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def person_onnx(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("model") / "person.onnx")
-    subprocess.run([sys.executable, "-m", "edge_edet", "export", "--model", "lite0", "--weights", "person",
-                    "--output", path], check=True, cwd=REPO, capture_output=True)
-    return path
+def person_onnx(person_batch4_onnx):
+    """The person detector (conftest: exported once per session, with a dynamic batch; one source runs it at 1)."""
+    return person_batch4_onnx
 
 
 @pytest.fixture(scope="module")

@@ -92,7 +92,7 @@ def test_json_lines_records(tmp_path):
     assert not sink.needs_image
     image = np.zeros((100, 200, 3), np.uint8)
     sink.write(Frame(3, 0.1, image, path="/x/a.jpg"), one_box(), None)
-    sink.write(Frame(5, 0.2, image), Detections.empty(), None)
+    sink.write(Frame(5, 0.2, image, source=2, source_name="rtsp://cam/s"), Detections.empty(), None)
     assert not os.path.exists(path)
     sink.close()
     rows = [json.loads(line) for line in open(path)]
@@ -100,6 +100,7 @@ def test_json_lines_records(tmp_path):
     assert (rows[0]["width"], rows[0]["height"]) == (200, 100)
     assert rows[0]["detections"] == [{"box": [10.0, 20.0, 60.0, 70.0], "score": 0.9, "class_id": 2, "label": "car"}]
     assert rows[1]["frame"] == 5 and rows[1]["detections"] == [] and "file" not in rows[1]
+    assert (rows[0]["source"], rows[1]["source"], rows[1]["source_name"]) == (0, 2, "rtsp://cam/s")  # whose frame
     assert leftovers(tmp_path) == []
 
 

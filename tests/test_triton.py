@@ -345,6 +345,24 @@ def test_run_streams_through_the_server(server, video, tmp_path):
 
 
 @pytest.mark.slow
+def test_several_sources_go_to_the_server_as_one_request_per_batch(server, video, tmp_path):
+    """Four sources, one process: each batch of frames is one request, and the server's statistics
+    (its dynamic batcher) see batches of more than one frame."""
+    summary_path, json_path = tmp_path / "summary.json", tmp_path / "dets.jsonl"
+    result = cli("run", "--engine", server.uri, *["--source", video] * 4, "--no-drop", "--headless",
+                 "--max-frames", "6", "--json", str(json_path), "--summary-json", str(summary_path))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(summary_path.read_text())
+    assert summary["frames"] == 24 and summary["batch"] == 4 and summary["mean_batch"] > 1
+    remote = summary["backend"]["remote"]
+    assert remote["round_trip"]["count"] < 24  # fewer requests than frames (the warm-up included)
+    assert remote["server"]["requests"] < 24 and remote["server"]["mean_batch"] > 1
+    lines = [json.loads(line) for line in json_path.read_text().splitlines()]
+    for source in range(4):
+        assert [line["frame"] for line in lines if line["source"] == source] == list(range(6))
+
+
+@pytest.mark.slow
 def test_unknown_model_is_one_sentence(server, video):
     result = cli("run", "--engine", f"triton://127.0.0.1:{server.grpc}/nope", "--source", video, "--headless")
     assert result.returncode == 2

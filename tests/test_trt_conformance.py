@@ -224,6 +224,12 @@ def test_backend_dynamic_batch(trt, tmp_path):
     assert backend.dynamic_batch and backend.max_batch == 4
     out = backend.infer(np.zeros((3, 64, 64, 3), np.uint8))
     assert out["num_detections"].shape == (3, 1)
+    buffer = backend.allocate_input(4)  # sized for four sources; a call with two reads its first rows
+    buffer[:2] = 51
+    assert backend._is_pinned(buffer[:2]) and not backend._is_pinned(buffer[1:3])
+    assert not backend._is_pinned(np.zeros((2, 64, 64, 3), np.uint8))
+    out = backend.infer(buffer[:2])
+    assert out["num_detections"].shape == (2, 1) and out["detection_scores"][1, 0] == pytest.approx(0.2)
     backend.close()
 
 

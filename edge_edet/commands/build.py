@@ -27,10 +27,12 @@ examples:
   edge-edet build --onnx d0.onnx --engine d0_int8.trt --precision int8 --calib-cache d0.calib   (8.5 / 10.x)
   edge-edet build --onnx d0_int8.onnx --engine d0_int8.trt                                        (any version)
   edge-edet build --onnx d0_dyn.onnx --engine d0_b4.trt --precision fp16 --batch 1:4:4
+  edge-edet build --onnx d0_dyn.onnx --engine d0_cams.trt --precision fp16 --cameras 4   (run --source x4)
 on a 4 GB board: --workspace 256 and add swap if the build is "Killed"."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..contract.cli import positive_int
     from ..engine.plan import DEFAULT_WORKSPACE_MIB, PRECISION_CHOICES
 
     parser.add_argument("--onnx", required=True, help="deploy ONNX written by `edge-edet export` (or its FP16 / "
@@ -50,8 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "10.0-10.7, 11.4.1+); FP16/INT8 only")
     parser.add_argument("--gpu-fallback", action="store_true", help="with --dla-core: run layers the DLA cannot "
                         "(NMS, ...) on the GPU")
-    parser.add_argument("--batch", metavar="MIN:OPT:MAX", help="optimisation profile for a dynamic-batch ONNX "
-                        "(default 1:B:B with B the export's --dynamic-batch)")
+    batch = parser.add_mutually_exclusive_group()
+    batch.add_argument("--batch", metavar="MIN:OPT:MAX", help="optimisation profile for a dynamic-batch ONNX "
+                       "(default 1:B:B with B the export's --dynamic-batch)")
+    batch.add_argument("--cameras", metavar="N", type=positive_int, default=None,
+                       help="sources `edge-edet run` will batch through this engine (--source N times): the "
+                            "profile becomes 1:N:max(N,B), so TensorRT tunes its kernels for a batch of N")
     parser.add_argument("--version-compatible", action="store_true", help="engine loadable by later TensorRT "
                         "versions (8.6+; no plugins, so export with --nms onnx)")
     parser.add_argument("--hardware-compatible", action="store_true", help="engine for any Ampere-or-newer "
@@ -72,6 +78,7 @@ def options_from_args(args):
     return BuildOptions(onnx=args.onnx, engine=args.engine, precision=args.precision, calib_cache=args.calib_cache,
                         workspace_mib=args.workspace, timing_cache=args.timing_cache, dla_core=args.dla_core,
                         gpu_fallback=args.gpu_fallback, batch=parse_batch(args.batch) if args.batch else None,
+                        cameras=args.cameras,
                         version_compatible=args.version_compatible, hardware_compatible=args.hardware_compatible,
                         verbose=args.verbose)
 

@@ -2,11 +2,13 @@
 
     edge-edet run --engine d1.trt --source 0
     python demo/webcam.py --engine d0.onnx --source clip.mp4 --no-drop --headless --output out.mp4
+    edge-edet run --engine d0_b4.trt --source 0 --source rtsp://cam1/s --output out_{source}.mp4 --serve 8080
 
 Order of work: check every output (folders, video extension, port) before anything heavy, then
-load the model, open the source, and only then start the stream; so a mistake costs seconds and
-never leaves a file behind.  Ctrl-C / SIGTERM stop the stream cleanly (outputs finalised, summary
-printed, exit 0); a second one stops at once.  Exit 1 when a live source was lost mid-run.
+load the model (once, however many sources), open the sources, and only then start the stream;
+so a mistake costs seconds and never leaves a file behind.  Ctrl-C / SIGTERM stop the stream
+cleanly (outputs finalised, summary printed, exit 0); a second one stops at once.  Exit 1 when a
+live source was lost (or failed) mid-run; the others run on until they end.
 """
 from __future__ import annotations
 
@@ -51,10 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") ->
                        help="keep only these labels, comma-separated by name, e.g. person,car (default: all)")
 
     source = parser.add_argument_group("source")
-    source.add_argument("--source", default=default_source,
+    source.add_argument("--source", action="append", default=None, metavar="URI",
                         help="camera index (0), /dev/videoN, video file, rtsp:// or http(s):// stream, "
                              "csi://N (Jetson CSI camera), a GStreamer pipeline ending in appsink, an image "
-                             f"folder or a glob (default: {default_source})")
+                             f"folder or a glob (default: {default_source}); repeat it for several sources, "
+                             "numbered from 0 in this order: their frames go through the one model in batches "
+                             "(a dynamic-batch model) or in turn")
+    parser.set_defaults(default_source=default_source)
     drop = source.add_mutually_exclusive_group()
     drop.add_argument("--drop", dest="drop", action="store_true", default=None,
                       help="keep only the newest frame (default for cameras and streams: latency never builds up)")
@@ -63,25 +68,29 @@ def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") ->
     source.add_argument("--loop", action="store_true", help="replay a file or folder forever")
     source.add_argument("--reconnect", type=non_negative_int, default=5,
                         help="times a lost network stream is reopened, with exponential back-off (default 5)")
-    source.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many frames")
+    source.add_argument("--max-frames", type=positive_int, default=None,
+                        help="stop each source after this many frames")
     source.add_argument("--decode", choices=DECODE_MODES, default="auto",
                         help="video files (.mp4 .mkv .mov .avi .h264 .h265) and rtsp:// streams: auto = hardware "
                              "decoding through GStreamer (nvv4l2decoder on a Jetson, nvh264dec/nvh265dec on a desktop "
                              "GPU) where this OpenCV and GStreamer have it, else FFmpeg on the CPU (saying why); "
                              "cpu = FFmpeg; nvdec = hardware or an error (default: auto; docs/jetson.md)")
     source.add_argument("--verbose", action="store_true",
-                        help="print how the source is decoded (the GStreamer pipeline) when the stream starts")
+                        help="print how each source is decoded (the GStreamer pipeline) when the stream starts")
 
     out = parser.add_argument_group("output")
     out.add_argument("--headless", action="store_true",
                      help="no window (automatic when there is no display)")
     out.add_argument("--output", action="append", default=[], metavar="URI",
                      help="where results go; may be given several times: a video file (.mp4, .avi, .mkv, .mov), "
-                          "a JSON-lines file (.jsonl: frame index, timestamp, boxes in frame pixels, label, score), "
-                          "http://HOST:PORT (MJPEG preview; 127.0.0.1 = this machine only) or display://0 (a window)")
+                          "a JSON-lines file (.jsonl: frame index, timestamp, source, boxes in frame pixels, label, "
+                          "score), http://HOST:PORT (MJPEG preview; 127.0.0.1 = this machine only) or display://0 "
+                          "(a window); with several sources {source} in a file name makes one file per source "
+                          "(out_{source}.mp4), a preview serves /stream/N.mjpg per source and all of them tiled")
     out.add_argument("--json", default=None, metavar="FILE",
                      help="same as --output FILE.jsonl, whatever the file's extension; '-' (standard output) "
-                          "or an existing FIFO receive the lines as a stream, one flushed line per frame")
+                          "or an existing FIFO receive the lines as a stream, one flushed line per frame; "
+                          "several sources share it (each line has its source) unless the name has {source}")
     out.add_argument("--serve", default=None, metavar="[HOST:]PORT",
                      help="same as --output http://HOST:PORT; e.g. 8080 (loopback only) or 0.0.0.0:8080 (the network)")
     out.add_argument("--no-overlay", dest="overlay", action="store_false",
@@ -95,10 +104,11 @@ def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") ->
                             "JSON lines, ID and trail on the overlay")
     count.add_argument("--line", action="append", default=[], metavar="X1,Y1,X2,Y2[,NAME]",
                        help="count tracks crossing this line, per direction and class (in = to the right-hand "
-                            "side walking from point 1 to point 2); pixels or fractions 0-1 of the frame; repeatable")
+                            "side walking from point 1 to point 2); pixels or fractions 0-1 of the frame; repeatable; "
+                            "N:X1,... counts on source N only (default: every source)")
     count.add_argument("--zone", action="append", default=[], metavar="X1,Y1,X2,Y2,X3,Y3,...[,NAME]",
                        help="report occupancy and dwell time per track inside this polygon (3+ points, pixels or "
-                            "fractions); repeatable")
+                            "fractions); repeatable; N:X1,... for source N only (default: every source)")
 
 
 def _names(text: str) -> List[str]:
@@ -165,15 +175,18 @@ def run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
 
 
 def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
+    from ..contract.source_uri import parse_source
+    from ..runtime.outputs import place_outputs
     from ..runtime.sinks import MjpegSink, VideoFileSink, WindowSink, display_available, open_sink
 
     model_path = args.model or find_default_model(search_dirs or [os.getcwd()])
-    outputs = output_uris(args)
+    uris = list(args.source or [args.default_source])
+    outputs = place_outputs(output_uris(args), len(uris))  # (uri, kind, flag, source or None: every source)
     # 1. outputs, before anything heavy: a typo in a path must not cost a model load, and no output
     #    may replace an input or another output of this run
-    inputs = [("--engine", model_path), ("--source", args.source)]
-    files = [(flag, uri) for uri, kind, flag in outputs if kind in ("video", "jsonl")]
-    for uri, kind, flag in outputs:
+    inputs = [("--engine", model_path)] + [("--source", uri) for uri in uris]
+    files = [(flag, uri) for uri, kind, flag, _ in outputs if kind in ("video", "jsonl")]
+    for uri, kind, flag, _ in outputs:
         if kind in ("video", "jsonl"):  # only JSON lines may be `-` or a FIFO (a stream)
             check_output_file(uri, flag, inputs=inputs, stream_ok=kind == "jsonl")
     if args.summary_json:
@@ -182,19 +195,28 @@ def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
     if sum(1 for _, uri in files if uri == STREAM) > 1:
         raise EdgeEdetError("only one output can go to standard output ('-')")
     to_stdout = any(uri == STREAM for _, uri in files)
-    from ..runtime.analytics.options import for_source, parse_options
+    from ..runtime.analytics.options import parse_options
 
-    shapes = parse_options(args.track, args.line, args.zone, log=_log)  # text mistakes before the model loads
+    names = [parse_source(uri).shown for uri in uris]
+    # text mistakes before the model loads
+    shapes = parse_options(args.track, args.line, args.zone, sources=len(uris), log=_log)
     analytics = None
-    sinks: List = []
-    source = None
+    shared: List = []  # outputs every source writes to
+    own: List[List] = [[] for _ in uris]  # each source's own outputs
+    opened: List = []
+    sources: List = []
     detector = None
     title = f"edge-edet: {os.path.basename(model_path)}"
+
+    def keep(sink, index):
+        opened.append(sink)
+        (shared if index is None else own[index]).append(sink)
+
     try:
-        for uri, kind, flag in outputs:
+        for uri, kind, flag, index in outputs:
             if kind != "jsonl":  # JSON lines open last: nothing to discard before the model loads
-                sinks.append(open_sink(uri, kind, title=title))
-        # 2. model, then source
+                keep(open_sink(uri, kind, title=title, sources=names), index)
+        # 2. the model (once), then the sources
         from ..runtime.detector import Detector
 
         options = {"threads": args.threads} if args.threads else {}
@@ -210,30 +232,35 @@ def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
 
         # BGRx: a GStreamer source skips its CPU BGRx -> BGR conversion; the letterbox reads BGRx and
         # the pipeline converts only the frames it renders
-        source = open_source(args.source, drop=args.drop, loop=args.loop, reconnect=args.reconnect,
-                             max_frames=args.max_frames, decode=args.decode, pixel_format="BGRx")
-        if source.decode.note:
-            _log(source.decode.note)
-        if args.verbose:
-            _log(f"decode: {source.decode.describe()}")
-        if shapes is not None:
-            analytics = for_source(shapes, source, log=_log)  # shapes against the frame, before the stream
-        for sink in sinks:
-            if isinstance(sink, VideoFileSink):
-                sink.fps = source.fps or 30.0
-        for uri, kind, flag in outputs:
+        for uri in uris:
+            source = open_source(uri, drop=args.drop, loop=args.loop, reconnect=args.reconnect,
+                                 max_frames=args.max_frames, decode=args.decode, pixel_format="BGRx")
+            sources.append(source)
+            where = f"{source.spec.shown}: " if len(uris) > 1 else ""
+            if source.decode.note:
+                _log(where + source.decode.note)
+            if args.verbose:
+                _log(f"{where}decode: {source.decode.describe()}")
+        if shapes is not None:  # shapes against each frame, before the stream
+            analytics = [_analytics_for(specs, source, k, len(sources)) for k, (specs, source) in
+                         enumerate(zip(shapes, sources))]
+        for uri, kind, flag, index in outputs:
             if kind == "jsonl":
-                sinks.append(open_sink(uri, kind, flag=flag))
-        if not args.headless and not any(isinstance(s, WindowSink) for s in sinks):
+                keep(open_sink(uri, kind, flag=flag), index)
+        for index, sinks in [(None, shared)] + list(enumerate(own)):
+            for sink in sinks:
+                if isinstance(sink, VideoFileSink):  # a shared video: one source (place_outputs)
+                    sink.fps = sources[index or 0].fps or 30.0
+        if not args.headless and not any(isinstance(s, WindowSink) for s in opened):
             if display_available():
-                sinks.append(WindowSink(title))
+                keep(WindowSink(title, sources=names), None)
             else:
                 _log("no display found, running headless" +
                      ("" if outputs else " (add --output out.mp4, dets.jsonl or http://127.0.0.1:8080 to see results)"))
     except BaseException:
-        for sink in sinks:
+        for sink in opened:
             getattr(sink, "discard", sink.close)()
-        if source is not None:
+        for source in sources:
             source.close()
         if detector is not None:
             detector.close()
@@ -242,11 +269,11 @@ def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
     from ..runtime.pipeline import Pipeline
     from ..runtime.stats import format_summary
 
-    pipeline = Pipeline(detector, source, sinks, overlay=args.overlay, analytics=analytics)
-    mode = "every frame" if source.drop is False else "latest frame"
-    where = "".join(f", preview at {s.url}" for s in sinks if isinstance(s, MjpegSink))
+    pipeline = Pipeline(detector, sources, shared, overlay=args.overlay, analytics=analytics, source_sinks=own,
+                        log=_log)
+    where = "".join(f", preview at {s.url}" for s in opened if isinstance(s, MjpegSink))
     kept = f", classes {', '.join(args.classes)}" if args.classes else ""
-    _log(f"running {detector.info.model} ({os.path.basename(model_path)}) on {source.spec.shown} ({mode}){where}; "
+    _log(f"running {detector.info.model} ({os.path.basename(model_path)}) on {_describe_sources(pipeline)}{where}; "
          f"showing scores >= {detector.filter.threshold:g}{kept}; Ctrl-C stops")
     try:
         with _StopOnSignals(pipeline):
@@ -254,18 +281,59 @@ def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
     finally:
         detector.close()
     if summary["frames"] == 0 and not pipeline.stop_reason:
-        reason = f": {source.ended_reason}" if source.ended_reason else ""
-        raise EdgeEdetError(f"source {source.spec.shown} gave no frames{reason}")
+        raise EdgeEdetError(_no_frames(pipeline.lanes))
     summary["peak_rss_mb"] = peak_rss_mb()
     report = sys.stderr if to_stdout else sys.stdout  # standard output carries the JSON lines then
     print(format_summary(summary), file=report)
     print(f"peak RSS {summary['peak_rss_mb']} MiB", file=report)
+    for lane in pipeline.lanes:
+        if lane.frames == 0 and len(pipeline.lanes) > 1 and not pipeline.stop_reason:
+            warn(_no_frames([lane]))
     if summary.get("ended"):
         _log(summary["ended"])
     if args.summary_json:
         write_json_atomic(os.path.abspath(args.summary_json), summary)
-    lost = bool(source.ended_reason) and not pipeline.stop_reason
+    lost = any(lane.ended_reason for lane in pipeline.lanes) and not pipeline.stop_reason
     return EXIT_SOURCE_LOST if lost else 0
+
+
+def _analytics_for(specs, source, index: int, count: int):
+    """Tracking and the shapes of one source; with several sources a mistake names the source."""
+    from ..runtime.analytics.options import for_source
+
+    try:
+        return for_source(specs, source, log=_log)
+    except EdgeEdetError as exc:
+        if count == 1:
+            raise
+        raise EdgeEdetError(f"source {index} ({source.spec.shown}): {exc}") from None
+
+
+def _mode(source) -> str:
+    return "every frame" if source.drop is False else "latest frame"
+
+
+def _describe_sources(pipeline) -> str:
+    """'clip.mp4 (every frame)', or the numbered sources and how they share the model."""
+    lanes = pipeline.lanes
+    if len(lanes) == 1:
+        return f"{lanes[0].name} ({_mode(lanes[0].source)})"
+    listed = ", ".join(f"{lane.index}: {lane.name} ({_mode(lane.source)})" for lane in lanes)
+    capacity = pipeline.batch_capacity
+    if capacity == 1:
+        how = ("one frame per inference, the sources in turn (the model's batch is 1; export with "
+               f"--dynamic-batch {len(lanes)} to batch them)")
+    else:
+        how = f"batches of up to {capacity} frames"
+    return f"{len(lanes)} sources ({listed}), {how}"
+
+
+def _no_frames(lanes) -> str:
+    parts = []
+    for lane in lanes:
+        reason = f": {lane.ended_reason}" if lane.ended_reason else ""
+        parts.append(f"source {lane.name} gave no frames{reason}")
+    return "; ".join(parts)
 
 
 def register(subparsers) -> None:
@@ -275,9 +343,10 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-DESCRIPTION = ("Run a deploy model on a live or recorded source: capture, pre-processing, inference, "
-               "post-processing and rendering overlap on threads; prints frames, dropped frames, end-to-end "
-               "and engine-only FPS and per-stage p50/p99 at the end.")
+DESCRIPTION = ("Run a deploy model on one or more live or recorded sources: capture, pre-processing, inference, "
+               "post-processing and rendering overlap on threads, and several sources share the one model in "
+               "batches; prints frames, dropped frames, end-to-end and engine-only FPS and per-stage p50/p99 "
+               "(and each source's frames and FPS) at the end.")
 
 
 def main(argv=None, prog=None, search_dirs: Optional[Sequence[str]] = None) -> int:

@@ -43,6 +43,7 @@ class BuildOptions:
     dla_core: Optional[int] = None
     gpu_fallback: bool = False
     batch: Optional[Tuple[int, int, int]] = None  # (min, opt, max)
+    cameras: Optional[int] = None  # sources run will batch: the profile's optimal batch (with batch unset)
     version_compatible: bool = False
     hardware_compatible: bool = False
     verbose: bool = False
@@ -213,8 +214,18 @@ def _plan_profile(plan: BuildPlan, facts: GraphFacts, options: BuildOptions) -> 
             raise EdgeEdetError(f"--batch {':'.join(map(str, options.batch))} needs a dynamic-batch graph; "
                                 f"{os.path.basename(facts.path)} has a fixed batch of {facts.static_batch} "
                                 f"(export with --dynamic-batch N)")
+        if options.cameras and options.cameras != facts.static_batch:
+            raise EdgeEdetError(f"--cameras {options.cameras} needs a dynamic-batch graph; "
+                                f"{os.path.basename(facts.path)} has a fixed batch of {facts.static_batch} "
+                                f"(export with --dynamic-batch {options.cameras})")
         return
-    low, opt, high = options.batch or (1, max(1, facts.info.batch), max(1, facts.info.batch))
+    exported = max(1, facts.info.batch)
+    if options.batch:
+        low, opt, high = options.batch
+    elif options.cameras:  # tuned for all the cameras at once; smaller batches (a source without a frame) still run
+        low, opt, high = 1, options.cameras, max(options.cameras, exported)
+    else:
+        low, opt, high = 1, exported, exported
     plan.profile = tuple((b, height, width, 3) for b in (low, opt, high))
 
 

@@ -59,12 +59,16 @@ class Detector:
         return self.backend.allocate_input(batch or self.batch_size_for(1))
 
     def batch_size_for(self, count: int) -> int:
+        """The input buffer's batch for `count` frames at once: that many (at most the model's
+        maximum) with a dynamic batch, else the model's fixed batch (unused rows are padding)."""
         if self.backend.dynamic_batch:
-            return count
+            return max(1, min(int(count), self.backend.max_batch))
         return self.backend.max_batch
 
     def preprocess(self, frames: Sequence[np.ndarray], out: np.ndarray = None) -> Tuple[np.ndarray, List[float]]:
-        """Letterbox frames straight into a uint8 [B,H,W,3] input buffer (`out`, or detect()'s own)."""
+        """Letterbox frames straight into a uint8 [B,H,W,3] input buffer (`out`, or detect()'s own);
+        returns what infer() takes: with a dynamic batch the buffer's first len(frames) rows (a view,
+        so a buffer sized for four sources serves a call with two), else the whole buffer."""
         if len(frames) > self.backend.max_batch:
             raise EdgeEdetError(f"{len(frames)} frames exceed this model's batch of {self.backend.max_batch}")
         batch = out if out is not None else self._buffer(self.batch_size_for(len(frames)))
@@ -74,6 +78,8 @@ class Detector:
                 raise EdgeEdetError("frames must be HxWx3 uint8 BGR (or HxWx4 BGRx) images")
             _, scale = letterbox(frame, self.input_size, self.info.pad_color_bgr, out=batch[index])
             scales.append(scale)
+        if self.backend.dynamic_batch and len(frames) < batch.shape[0]:
+            batch = batch[:len(frames)]
         return batch, scales
 
     def infer(self, batch: np.ndarray) -> dict:

@@ -5,9 +5,12 @@
     server.close()
 
 Pages: `/` (a page showing the stream), `/stream.mjpg` (multipart/x-mixed-replace), `/frame.jpg`
-(the latest frame), `/counts` (JSON: cumulative line counts, zone occupancy and dwell, with
---track).  Loopback by default; each frame is JPEG-encoded once however many clients watch, and
-not at all when none does, so the preview costs the pipeline nothing when unused.
+(the latest frame), `/counts` (JSON, with --track: cumulative line counts, zone occupancy and
+dwell; with several sources a list of them, per source).  With several sources (`MjpegServer(..., sources=names)`,
+`publish(frame, source=N)`) `/stream/N.mjpg`, `/frame/N.jpg` and `/counts/N` are source N's, and
+`/stream.mjpg` / `/frame.jpg` show every source tiled (mosaic.py); with one source the tiled view
+is its frame.  Loopback by default; each frame is JPEG-encoded once however many clients watch,
+and not at all when none does (the tiles too), so the preview costs the pipeline nothing when unused.
 Limits, so a crowd or a stuck client cannot hurt the stream: a listen backlog of LISTEN_BACKLOG
 (tens of viewers connect at once without waiting), at most MAX_CLIENTS connections at a time (the
 next gets 503 and is closed at once), IDLE_TIMEOUT_S to send a request or accept a frame, and
@@ -17,16 +20,18 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from ..contract.errors import EdgeEdetError
+from .mosaic import Mosaic
 
 BOUNDARY = "edgeedetframe"
 LISTEN_BACKLOG = 128
@@ -38,6 +43,7 @@ BUSY_RESPONSE = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PAGE = (b"<!doctype html><html><head><title>edge-edet</title></head>"
         b"<body style='margin:0;background:#111'><img src='/stream.mjpg' style='max-width:100%'></body></html>")
+PER_SOURCE = re.compile(r"^/(stream|frame|counts)/(\d+)(\.mjpg|\.jpg)?$")  # /stream/N.mjpg, /frame/N.jpg, /counts/N
 
 
 def parse_serve(value: str) -> Tuple[str, int]:
@@ -59,9 +65,9 @@ def parse_serve(value: str) -> Tuple[str, int]:
 class _FrameBoard:
     """The latest frame, a sequence number, and its JPEG once someone has asked for it."""
 
-    def __init__(self, quality: int):
+    def __init__(self, quality: int, cond: Optional[threading.Condition] = None):
         self.quality = int(quality)
-        self.cond = threading.Condition()
+        self.cond = cond or threading.Condition()  # shared by a server's boards: the mosaic waits on all
         self.frame: Optional[np.ndarray] = None
         self.seq = 0
         self.closed = False
@@ -103,9 +109,48 @@ class _FrameBoard:
         return seq, payload
 
 
+class _MosaicBoard(_FrameBoard):
+    """Every source's board tiled: its frame is composed from theirs when a viewer asks for it."""
+
+    def __init__(self, quality: int, boards: List[_FrameBoard], names: Sequence[str]):
+        super().__init__(quality, boards[0].cond)
+        self.boards = boards
+        self.mosaic = Mosaic(names)
+        self._placed = [0] * len(boards)  # the seq of each board already in the mosaic
+        self._compose = threading.Lock()
+
+    def publish(self, frame: np.ndarray, counts: Optional[dict] = None) -> None:
+        raise TypeError("publish to a source's board; the mosaic is composed from them")
+
+    def note_publish(self) -> None:
+        """Called with the shared condition held, after a source's board changed."""
+        self.seq += 1
+
+    def jpeg(self) -> Tuple[int, Optional[bytes]]:
+        with self._compose:  # one viewer composes and encodes; the others then take its JPEG
+            with self.cond:
+                seq = self.seq
+                if self._jpeg_seq == seq:
+                    return seq, self._jpeg
+                newer = [(k, b.frame, b.seq) for k, b in enumerate(self.boards)
+                         if b.frame is not None and b.seq != self._placed[k]]
+            for index, frame, board_seq in newer:
+                self.mosaic.put(index, frame)
+                self._placed[index] = board_seq
+            if self.mosaic.image is None:
+                return seq, None
+            ok, data = cv2.imencode(".jpg", self.mosaic.image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+            payload = data.tobytes() if ok else None
+            with self.cond:
+                self._jpeg, self._jpeg_seq = payload, seq
+            return seq, payload
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "edge-edet-mjpeg"
-    board: _FrameBoard  # set on the per-server subclass
+    boards: List[_FrameBoard]  # one per source; set on the per-server subclass
+    board: _FrameBoard  # what /stream.mjpg shows: the one source's board, or the mosaic of all
+    names: List[str]
     timeout = IDLE_TIMEOUT_S  # socket timeout: an idle or stalled client lets its thread go
 
     def parse_request(self) -> bool:
@@ -129,27 +174,49 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 (http.server naming)
         path = self.path.split("?", 1)[0]
+        per_source = PER_SOURCE.match(path)
         if path in ("/", "/index.html"):
             self._send(200, PAGE, "text/html; charset=utf-8")
         elif path == "/frame.jpg":
-            _, data = self.board.jpeg()
-            if data is None:
-                self._send(503, b"no frame yet\n", "text/plain")
-            else:
-                self._send(200, data, "image/jpeg")
+            self._frame(self.board)
         elif path == "/stream.mjpg":
-            self._stream()
+            self._stream(self.board)
         elif path == "/counts":
-            counts = self.board.counts
-            if counts is None:
-                body = {"error": "no counts: run with --track (and --line / --zone to count)"}
-                self._send(404, json.dumps(body).encode("utf-8"), "application/json")
+            self._counts(None)
+        elif per_source and int(per_source.group(2)) < len(self.boards) and \
+                per_source.group(3) == {"stream": ".mjpg", "frame": ".jpg", "counts": None}[per_source.group(1)]:
+            kind, index = per_source.group(1), int(per_source.group(2))
+            if kind == "stream":
+                self._stream(self.boards[index])
+            elif kind == "frame":
+                self._frame(self.boards[index])
             else:
-                self._send(200, json.dumps(counts).encode("utf-8"), "application/json")
+                self._counts(index)
         else:
             self._send(404, b"not found\n", "text/plain")
 
-    def _stream(self) -> None:
+    def _frame(self, board: _FrameBoard) -> None:
+        _, data = board.jpeg()
+        if data is None:
+            self._send(503, b"no frame yet\n", "text/plain")
+        else:
+            self._send(200, data, "image/jpeg")
+
+    def _counts(self, index: Optional[int]) -> None:
+        """Source `index`'s counts; or, for /counts, the one source's, or with several every source's:
+        {"sources": [{"source", "name", "counts"}, ...]}."""
+        if all(board.counts is None for board in self.boards):
+            body = {"error": "no counts: run with --track (and --line / --zone to count)"}
+            self._send(404, json.dumps(body).encode("utf-8"), "application/json")
+            return
+        if index is not None or len(self.boards) == 1:
+            body = self.boards[index or 0].counts
+        else:
+            body = {"sources": [{"source": k, "name": name, "counts": board.counts}
+                                for k, (name, board) in enumerate(zip(self.names, self.boards))]}
+        self._send(200, json.dumps(body).encode("utf-8"), "application/json")
+
+    def _stream(self, board: _FrameBoard) -> None:
         self.send_response(200)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         self.send_header("Cache-Control", "no-store")
@@ -157,11 +224,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         seq = 0
         try:
-            while not self.board.closed:
-                newer = self.board.wait_newer(seq)
+            while not board.closed:
+                newer = board.wait_newer(seq)
                 if newer <= seq:
                     continue
-                seq, data = self.board.jpeg()
+                seq, data = board.jpeg()
                 if data is None:
                     continue
                 self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
@@ -169,8 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
                 self.wfile.write(b"\r\n")
                 self.wfile.flush()
-                with self.board.cond:
-                    self.board.frames_sent += 1
+                with board.cond:
+                    board.frames_sent += 1
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
             pass  # the viewer went away or stopped reading
         self.close_connection = True
@@ -216,11 +283,15 @@ class _Server6(_Server):
 
 
 class MjpegServer:
-    """Binds at construction (so a busy port is reported before the stream starts)."""
+    """Binds at construction (so a busy port is reported before the stream starts).  `sources`: the
+    names of the sources whose frames it serves (one, unnamed, by default)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8080, quality: int = 80):
-        self.board = _FrameBoard(quality)
-        handler = type("Handler", (_Handler,), {"board": self.board})
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080, quality: int = 80, sources: Sequence[str] = ("",)):
+        names = list(sources) or [""]
+        cond = threading.Condition()
+        self.boards = [_FrameBoard(quality, cond) for _ in names]
+        self.board = self.boards[0] if len(names) == 1 else _MosaicBoard(quality, self.boards, names)
+        handler = type("Handler", (_Handler,), {"boards": self.boards, "board": self.board, "names": names})
         try:
             server_class = _Server6 if ":" in host else _Server  # [::1]:8080 is an IPv6 address
             self.server = server_class((host, int(port)), handler)
@@ -243,16 +314,22 @@ class MjpegServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/"
 
-    def publish(self, frame: np.ndarray, counts: Optional[dict] = None) -> None:
-        self.board.publish(frame, counts)
+    def publish(self, frame: np.ndarray, counts: Optional[dict] = None, source: int = 0) -> None:
+        board = self.boards[source]
+        with board.cond:
+            board.publish(frame, counts)
+            if board is not self.board:  # the mosaic shows it too
+                self.board.note_publish()
 
     @property
     def frames_sent(self) -> int:
-        """Stream parts sent so far, to all viewers together."""
-        return self.board.frames_sent
+        """Stream parts sent so far, to all viewers together, of every stream."""
+        boards = self.boards if self.board in self.boards else self.boards + [self.board]
+        return sum(board.frames_sent for board in boards)
 
     def close(self) -> None:
-        self.board.close()
+        for board in self.boards + [self.board]:
+            board.close()
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)

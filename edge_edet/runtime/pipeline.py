@@ -1,31 +1,37 @@
-"""The streaming pipeline: capture, pre-process, infer, post-process and render overlap on threads.
+"""The streaming pipeline: capture, batch, pre-process, infer, post-process and render overlap on threads.
 
-    capture thread ─> pre thread ─> infer thread ─> post thread ─> [track thread] ─> caller's thread
-      (source)        letterbox      engine          boxes back       IDs, line and     overlay, sinks:
-                      into a pooled                  to frame         zone counts       window / video /
-                      input buffer                   pixels           (--track)         JSON / MJPEG
+    capture threads ─> pre thread ────────> infer thread ─> post thread ─> [track thread] ─> caller's thread
+     (one a source)    batch (batcher.py),   engine          boxes back      IDs, line and     overlay, sinks:
+                       letterbox into a      (one call       to frame        zone counts       window / video /
+                       pooled input buffer   per batch)      pixels          (--track)         JSON / MJPEG
 
-Queues between stages are bounded and the letterbox buffers come from a small pool, so memory
-is fixed and a slow stage holds back the ones before it; with a latest-frame source that is
-where stale frames are dropped, so latency never builds up.  The engine only waits when the
-stages around it are slower than it is.  The sinks run on the calling thread because GUI
-toolkits (cv2.imshow) need the main thread.  stop() (Ctrl-C, SIGTERM, a window's 'q') ends
-capture, lets frames in flight finish and closes every sink, so output files are complete.  After
-an error the frames that got through are kept (a playable video, complete JSON lines); a sink
-with no frame, or one whose own write failed, leaves an existing file at its path as it was.
+Frames from several sources go through one model: the batcher takes the sources that have a new
+frame, up to the model's batch, and the engine runs them in one call; everything after it is
+kept per source (lanes.py: analytics, the source's own outputs, its FPS).  One source is the same
+path with batches of one.  Queues between stages are bounded and the letterbox buffers come from
+a small pool, so memory is fixed and a slow stage holds back the ones before it; with
+latest-frame sources that is where stale frames are dropped, so latency never builds up.  The
+engine only waits when the stages around it are slower than it is.  The sinks run on the calling
+thread because GUI toolkits (cv2.imshow) need the main thread.  stop() (Ctrl-C, SIGTERM, a
+window's 'q') ends capture, lets frames in flight finish and closes every sink, so output files
+are complete.  After an error the frames that got through are kept (a playable video, complete
+JSON lines); a sink with no frame, or one whose own write failed, leaves an existing file at its
+path as it was.
 """
 from __future__ import annotations
 
 import queue
 import threading
 import time
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import cv2
 import numpy as np
 
 from .analytics.draw import draw_analytics
 from .backends.base import BackendUnavailable
+from .batcher import FrameBatcher
+from .lanes import SourceLane
 from .overlay import draw_detections
 from .sources import FrameSource, open_source
 from .stats import STAGES, PipelineStats
@@ -40,33 +46,61 @@ def _owned(outputs: dict) -> dict:
             for name, value in outputs.items()}
 
 
+def _per_source(value, count: int, what: str) -> list:
+    """One entry per source: a list as given, or a single value (None included) for a single source."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != count:
+            raise ValueError(f"{what}: {len(value)} given for {count} sources")
+        return list(value)
+    if value is not None and count != 1:
+        raise ValueError(f"{what}: give a list with one entry per source ({count} sources)")
+    return [value] * count
+
+
 class Pipeline:
-    def __init__(self, detector, source: FrameSource, sinks: Sequence = (), overlay: bool = True,
-                 queue_size: int = 2, warmup: int = 1, always_render: bool = False, analytics=None):
+    def __init__(self, detector, sources, sinks: Sequence = (), overlay: bool = True,
+                 queue_size: int = 2, warmup: int = 1, always_render: bool = False, analytics=None,
+                 source_sinks: Optional[Sequence[Sequence]] = None, log: Optional[Callable[[str], None]] = None):
+        """sources: a FrameSource, or a list whose frames are batched into one inference (numbered
+        0, 1, ... in order); sinks: outputs that get every source's frames (Frame.source says
+        whose); analytics: a StreamAnalytics per source (one for one source) or None;
+        source_sinks: each source's own outputs, a list per source; log: told when one of several
+        sources is lost (or fails) while others run on."""
+        sources = [sources] if isinstance(sources, FrameSource) else list(sources)
+        if not sources:
+            raise ValueError("a pipeline needs at least one source")
         self.detector = detector
-        self.analytics = analytics  # analytics.StreamAnalytics: tracking + counting on a stage thread of its own
-        self.source = source
+        self.sources = sources
+        self.lanes = [SourceLane(k, source, lane_analytics, lane_sinks or ())
+                      for k, (source, lane_analytics, lane_sinks) in
+                      enumerate(zip(sources, _per_source(analytics, len(sources), "analytics"),
+                                    _per_source(source_sinks, len(sources), "source_sinks")))]
+        for lane in self.lanes:
+            lane.source.index = lane.index
         self.sinks = list(sinks)
+        self.tracking = any(lane.analytics is not None for lane in self.lanes)
         self.overlay = overlay
-        self.render = always_render or any(getattr(s, "needs_image", True) for s in self.sinks)
+        every_sink = self.sinks + [sink for lane in self.lanes for sink in lane.sinks]
+        self.render = always_render or any(getattr(s, "needs_image", True) for s in every_sink)
         self.warmup = int(warmup)
-        self.stats = PipelineStats(STAGES + ("track",) if analytics is not None else STAGES)
+        self.stats = PipelineStats(STAGES + ("track",) if self.tracking else STAGES)
         self._to_infer: queue.Queue = queue.Queue(maxsize=queue_size)
         self._to_post: queue.Queue = queue.Queue(maxsize=queue_size)
         self._to_sink: queue.Queue = queue.Queue(maxsize=queue_size)
         self._to_track: queue.Queue = queue.Queue(maxsize=queue_size)
         self._pool: queue.Queue = queue.Queue()
-        batch = detector.batch_size_for(1)
+        batch = detector.batch_size_for(len(sources))  # the input buffer: frames of one engine call
+        self.log = log
+        self.batcher = FrameBatcher(sources, capacity=batch, on_end=self._source_ended)
         # every frame: one being filled, queue_size waiting, one in the engine.  Latest frame: one
         # waiting and one in the engine, so a frame never waits for more than one inference.
-        pool_size = 2 if source.drop else queue_size + 2
+        pool_size = 2 if all(source.drop for source in sources) else queue_size + 2
         for _ in range(pool_size):  # the back-end's own input buffers: letterbox writes where infer reads
             self._pool.put(detector.allocate_input(batch))
         self._stopping = threading.Event()
         self._abort = threading.Event()
         self._errors: List[BaseException] = []
         self._threads: List[threading.Thread] = []
-        self.skipped = 0  # frames given up while a remote back-end was unreachable
         self._stale_before = 0.0  # latest-frame sources: frames captured before this are not sent
         self.stop_reason = ""
 
@@ -75,17 +109,34 @@ class Pipeline:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    @property
+    def batch_capacity(self) -> int:
+        """Frames one engine call takes: the model's batch, at most the number of sources."""
+        return self.batcher.capacity
+
     def stop(self, reason: str = "") -> None:
         """Graceful: capture ends, frames in flight reach the sinks, then run() returns."""
         if reason and not self.stop_reason:
             self.stop_reason = reason
         self._stopping.set()
-        self.source.stop()
+        self._stop_sources()
+
+    def _stop_sources(self) -> None:
+        for source in self.sources:
+            source.stop()
+
+    def _source_ended(self, index: int) -> None:
+        lane = self.lanes[index]
+        lane.failure = self.batcher.failures.get(index, "")
+        running = len(self.batcher.open)
+        if self.log is not None and running and lane.ended_reason and not self._stopping.is_set():
+            self.log(f"source {index} ({lane.name}) ended: {lane.ended_reason}; "
+                     f"{running} other source(s) still running")
 
     def _fail(self, exc: BaseException) -> None:
         self._errors.append(exc)
         self._abort.set()
-        self.source.stop()
+        self._stop_sources()
 
     def _put(self, q: queue.Queue, item) -> bool:
         while not self._abort.is_set():
@@ -105,46 +156,43 @@ class Pipeline:
         return _END
 
     # -- stage threads ----------------------------------------------------------------------
-    def _next_frame(self):
-        while not self._abort.is_set():
-            try:
-                return self.source.get(timeout=0.1)
-            except queue.Empty:
-                if self._stopping.is_set():
-                    return None  # a source blocked in a read must not hold up a stop
-        return None
-
-    def _take_frame(self):
-        """The pre stage's input: a free input buffer first, then the newest frame (as fresh as can be)."""
+    def _take_frames(self):
+        """The pre stage's input: a free input buffer first, then the newest frames (as fresh as can be)."""
         buffer = self._get(self._pool)
         if buffer is _END:
             return _END
-        frame = self._next_frame()
-        if frame is None:
+        frames = self.batcher.next_batch(self._abort, self._stopping)
+        if frames is None:
             self._pool.put(buffer)
             return _END
-        return frame, buffer
+        return frames, buffer
 
     def _pre(self, item):
-        frame, buffer = item
-        batch, scales = self.detector.preprocess([frame.image], out=buffer)  # letterbox into the engine's buffer
-        return frame, batch, scales
+        frames, buffer = item
+        # letterbox into the engine's buffer; `batch` is the part of it the engine reads
+        batch, scales = self.detector.preprocess([frame.image for frame in frames], out=buffer)
+        return frames, buffer, batch, scales
+
+    def _stale(self, frames) -> bool:
+        """Every frame is from a latest-frame source and was captured before a back-end outage ended."""
+        return all(self.lanes[f.source].source.drop and f.captured_at < self._stale_before for f in frames)
 
     def _infer(self, item):
-        frame, batch, scales = item
-        stale = self.source.drop and frame.captured_at < self._stale_before
-        outputs = None if stale else self._infer_retrying(batch)
-        self._pool.put(batch)
+        frames, buffer, batch, scales = item
+        outputs = None if self._stale(frames) else self._infer_retrying(batch, frames)
+        self._pool.put(buffer)
         if outputs is None:
-            self.skipped += 1
+            for frame in frames:
+                self.lanes[frame.source].skipped += 1
             return _SKIP
-        self.stats.images_inferred += 1
-        return frame, _owned(outputs), scales
+        self.stats.images_inferred += len(frames)
+        return frames, _owned(outputs), scales
 
-    def _infer_retrying(self, batch):
+    def _infer_retrying(self, batch, frames):
         """A remote back-end that is down raises BackendUnavailable: wait its back-off, then retry
-        the same frame (every-frame sources) or give it up for a fresh one (latest-frame: frames
-        captured before the wait ended are stale).  None: the frame is given up."""
+        the same frames (when any is from an every-frame source) or give them up for fresh ones
+        (latest-frame sources only: frames captured before the wait ended are stale).  None: the
+        frames are given up."""
         while True:
             try:
                 return self.detector.infer(batch)
@@ -154,22 +202,27 @@ class Pipeline:
                 self._abort.wait(exc.retry_in)
                 if self._abort.is_set():
                     return None
-                if self.source.drop:
+                if all(self.lanes[f.source].source.drop for f in frames):
                     self._stale_before = time.perf_counter()
                     return None
 
     def _post(self, item):
-        frame, outputs, scales = item
-        return frame, self.detector.postprocess(outputs, scales, [frame.image.shape])[0]
+        frames, outputs, scales = item
+        found = self.detector.postprocess(outputs, scales, [frame.image.shape for frame in frames])
+        return list(zip(frames, found))
 
     def _track(self, item):
-        """Tracking and counting, in frame order; the sinks get a copy of this frame's IDs, trails and counts."""
-        frame, detections = item
-        height, width = frame.image.shape[:2]
-        detections.analytics = self.analytics.frame(detections.boxes, detections.scores, detections.class_ids,
-                                                    detections.labels, frame.index, frame.timestamp,
-                                                    frame_size=(width, height))
-        return frame, detections
+        """Tracking and counting per source, in frame order; the sinks get a copy of each frame's
+        IDs, trails and counts."""
+        for frame, detections in item:
+            analytics = self.lanes[frame.source].analytics
+            if analytics is None:
+                continue
+            height, width = frame.image.shape[:2]
+            detections.analytics = analytics.frame(detections.boxes, detections.scores, detections.class_ids,
+                                                   detections.labels, frame.index, frame.timestamp,
+                                                   frame_size=(width, height))
+        return item
 
     def _stage(self, name: str, take, work, outbox: queue.Queue) -> None:
         """One stage thread: take an item, work on it (timed as `name`), pass the result on; the end
@@ -193,20 +246,23 @@ class Pipeline:
     # -- the caller's thread ----------------------------------------------------------------
     def _deliver(self, frame, detections) -> None:
         t0 = time.perf_counter()
+        lane = self.lanes[frame.source]
         image = frame.image
         if self.render and image.shape[2] == 4:  # a BGRx source: the sinks draw and encode BGR
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
         if self.render and self.overlay:
             if detections.analytics is not None:
                 draw_analytics(image, detections.analytics)
-            image = draw_detections(image, detections, self.stats.live_fps())
-        for sink in self.sinks:
+            image = draw_detections(image, detections, lane.rate.rate)
+        for sink in self.sinks + lane.sinks:
             sink.write(frame, detections, image if self.render else None)
             if sink.stop_requested and not self._stopping.is_set():
                 self.stop("stopped from the window")
-        self.stats.add("render", time.perf_counter() - t0)
+        now = time.perf_counter()
+        self.stats.add("render", now - t0)
         self.stats.add("capture", frame.capture_s)
         self.stats.frame_done(frame.captured_at)
+        lane.frame_done(now)
 
     def _warm_up(self) -> None:
         if self.warmup <= 0:
@@ -219,16 +275,17 @@ class Pipeline:
             self._pool.put(buffer)
 
     def run(self) -> dict:
-        """Stream until the source ends or stop() is called; returns the summary (see stats.py)."""
+        """Stream until every source ends or stop() is called; returns the summary (see stats.py)."""
         try:
             self._warm_up()
             self.stats.start()
-            tracking = self.analytics is not None
-            stages = (("pre", self._take_frame, self._pre, self._to_infer),
+            for lane in self.lanes:
+                lane.start(self.stats.started)
+            stages = (("pre", self._take_frames, self._pre, self._to_infer),
                       ("infer", lambda: self._get(self._to_infer), self._infer, self._to_post),
                       ("post", lambda: self._get(self._to_post), self._post,
-                       self._to_track if tracking else self._to_sink))
-            if tracking:
+                       self._to_track if self.tracking else self._to_sink))
+            if self.tracking:
                 stages += (("track", lambda: self._get(self._to_track), self._track, self._to_sink),)
             for name, take, work, outbox in stages:
                 thread = threading.Thread(target=self._stage, args=(name, take, work, outbox), name=name, daemon=True)
@@ -239,7 +296,8 @@ class Pipeline:
                     item = self._get(self._to_sink)
                     if item is _END:
                         break
-                    self._deliver(*item)
+                    for frame, detections in item:
+                        self._deliver(frame, detections)
                 except KeyboardInterrupt:
                     if self._stopping.is_set():  # a second Ctrl-C: stop now
                         self._abort.set()
@@ -257,34 +315,48 @@ class Pipeline:
         return self.summary()
 
     def _finish(self) -> None:
-        self.source.stop()
+        self._stop_sources()
         if self._errors:
             self._abort.set()
         for thread in self._threads:
             thread.join(timeout=10)
         self._abort.set()  # anything still waiting on a queue lets go
         failures = []
-        for sink in self.sinks:
+        for sink in self.sinks + [sink for lane in self.lanes for sink in lane.sinks]:
             try:
                 sink.close()
             except Exception as exc:  # close every sink even if one fails
                 failures.append(exc)
-        self.source.close()
+        for lane in self.lanes:
+            lane.source.close()
         if failures and not self._errors:
             self._errors.append(failures[0])
 
+    def ended_reason(self) -> str:
+        """Why the stream ended, when not simply at the end of its files: a stop, or lost sources."""
+        if self.stop_reason:
+            return self.stop_reason
+        lost = [lane for lane in self.lanes if lane.ended_reason]
+        if len(self.lanes) == 1:
+            return lost[0].ended_reason if lost else ""
+        return "; ".join(f"source {lane.index} ({lane.name}): {lane.ended_reason}" for lane in lost)
+
     def summary(self) -> dict:
+        """The aggregate numbers, and per source under `sources`; with one source its description
+        and counts also sit at the top level (`source`, `counts`), as they always have."""
         extra = {"model": self.detector.info.model, "input_size": list(self.detector.input_size),
-                 "source": self.source.describe()}
+                 "batch": self.batch_capacity, "sources": [lane.summary() for lane in self.lanes]}
+        if len(self.lanes) == 1:
+            extra["source"] = self.sources[0].describe()
+            if self.tracking:
+                extra["counts"] = self.lanes[0].analytics.counts()
         describe = getattr(getattr(self.detector, "backend", None), "describe", None)
         if describe:
             extra["backend"] = describe()
-        if self.analytics is not None:
-            extra["counts"] = self.analytics.counts()
-        reason = self.stop_reason or self.source.ended_reason
+        reason = self.ended_reason()
         if reason:
             extra["ended"] = reason
-        return self.stats.summary(dropped=self.source.dropped + self.skipped, extra=extra)
+        return self.stats.summary(dropped=sum(lane.dropped for lane in self.lanes), extra=extra)
 
 
 def benchmark_source(detector, source_uri, drop: bool = False, loop: bool = False, max_frames: Optional[int] = None,

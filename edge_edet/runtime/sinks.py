@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Optional
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -24,6 +24,7 @@ from ..contract.fileio import STREAM, check_output_file, describe_os_error, is_s
 from .detections import Detections
 from ..contract.letterbox import letterbox
 from .mjpeg import MjpegServer
+from .mosaic import Mosaic
 
 SPACE_CHECK_EVERY = 30  # frames between free-space checks of a video's disk
 LOW_SPACE_BYTES = 1 << 20  # below this the video is finished at once (its index needs room too)
@@ -147,8 +148,9 @@ class VideoFileSink(Sink):
 
 
 class JsonLinesSink(Sink):
-    """One JSON object per frame: frame index, timestamp, size and detections in frame pixels;
-    with tracking, a track_id per detection and the cumulative counts."""
+    """One JSON object per frame: frame index, timestamp, size, the source (its number in the run
+    and its name, so several sources can share one file) and detections in frame pixels; with
+    tracking, a track_id per detection and that source's cumulative counts."""
 
     needs_image = False
 
@@ -168,7 +170,8 @@ class JsonLinesSink(Sink):
 
     def write(self, frame, detections, image):
         record = {"frame": int(frame.index), "timestamp": float(frame.timestamp),
-                  "width": int(frame.image.shape[1]), "height": int(frame.image.shape[0])}
+                  "width": int(frame.image.shape[1]), "height": int(frame.image.shape[0]),
+                  "source": int(frame.source), "source_name": frame.source_name}
         if getattr(frame, "path", None):
             record["file"] = frame.path
         record["detections"] = detections.to_records()
@@ -230,10 +233,12 @@ def display_available() -> bool:
 
 
 class WindowSink(Sink):
-    """cv2.imshow on the calling (main) thread; 'q' or Esc stops the stream."""
+    """cv2.imshow on the calling (main) thread; 'q' or Esc stops the stream.  Several sources
+    (`sources`: their names) share the window as tiles (mosaic.py)."""
 
-    def __init__(self, title: str = "edge-edet"):
+    def __init__(self, title: str = "edge-edet", sources: Sequence[str] = ("",)):
         self.title = title
+        self.mosaic = Mosaic(sources)
         try:
             cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
         except cv2.error:
@@ -241,7 +246,8 @@ class WindowSink(Sink):
                                 "(and --serve or --output to see the results)") from None
 
     def write(self, frame, detections, image):
-        cv2.imshow(self.title, image)
+        self.mosaic.put(frame.source, image)
+        cv2.imshow(self.title, self.mosaic.image)
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27):
             self.stop_requested = True
@@ -255,10 +261,11 @@ class WindowSink(Sink):
 
 
 class MjpegSink(Sink):
-    """Publishes each rendered frame to an MjpegServer (bound at construction)."""
+    """Publishes each rendered frame to an MjpegServer (bound at construction), under its source
+    (`sources`: the names of the run's sources)."""
 
-    def __init__(self, host: str, port: int, quality: int = 80):
-        self.server = MjpegServer(host, port, quality=quality)
+    def __init__(self, host: str, port: int, quality: int = 80, sources: Sequence[str] = ("",)):
+        self.server = MjpegServer(host, port, quality=quality, sources=sources)
 
     @property
     def url(self) -> str:
@@ -266,7 +273,7 @@ class MjpegSink(Sink):
 
     def write(self, frame, detections, image):
         view = detections.analytics
-        self.server.publish(image, view.counts if view is not None else None)
+        self.server.publish(image, view.counts if view is not None else None, frame.source)
 
     def close(self):
         self.server.close()
@@ -294,12 +301,14 @@ def sink_kind(uri: str) -> str:
                         f"({', '.join(JSON_LINES_EXTENSIONS)}), http://HOST:PORT (MJPEG preview) or display://0")
 
 
-def open_sink(uri: str, kind: str = None, title: str = "edge-edet", flag: str = None) -> Sink:
+def open_sink(uri: str, kind: str = None, title: str = "edge-edet", flag: str = None,
+              sources: Sequence[str] = ("",)) -> Sink:
     """The sink an output URI names, checked now (folder, codec, port) so a mistake costs no model load.
 
     video file -> VideoFileSink (its fps is set from the source before the first frame),
     .jsonl -> JsonLinesSink, http://HOST:PORT -> MjpegSink, display://N -> WindowSink.
-    `kind` forces the type (the `--json FILE` alias writes JSON lines whatever the extension).
+    `kind` forces the type (the `--json FILE` alias writes JSON lines whatever the extension);
+    `sources` names the sources a preview or a window shows (one stream each, and tiled).
     """
     kind = kind or sink_kind(uri)
     if kind == "video":
@@ -310,7 +319,7 @@ def open_sink(uri: str, kind: str = None, title: str = "edge-edet", flag: str = 
         from .mjpeg import parse_serve
 
         address = str(uri)[len("http://"):].rstrip("/")
-        return MjpegSink(*parse_serve(address))
+        return MjpegSink(*parse_serve(address), sources=sources)
     if kind == "window":
-        return WindowSink(title)
+        return WindowSink(title, sources=sources)
     raise EdgeEdetError(f"unknown output kind {kind}")

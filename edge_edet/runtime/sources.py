@@ -15,7 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 from ..contract.decode import DecodePlan, plan_decode
 from ..contract.errors import EdgeEdetError
@@ -29,13 +29,17 @@ class Frame:
     index: position in the source (gaps are dropped frames).  timestamp: seconds since the source
     started - media time for video files (so detections line up with the clip), wall time since
     opening for live sources and folders.  captured_at / capture_s: perf_counter stamps for stats.
+    source / source_name: which source of a run it came from (its position among the run's
+    sources, 0 for the first) and that source as shown to the user (passwords masked).
     """
 
-    __slots__ = ("index", "timestamp", "image", "captured_at", "capture_s", "path")
+    __slots__ = ("index", "timestamp", "image", "captured_at", "capture_s", "path", "source", "source_name")
 
-    def __init__(self, index, timestamp, image, captured_at=0.0, capture_s=0.0, path=None):
+    def __init__(self, index, timestamp, image, captured_at=0.0, capture_s=0.0, path=None, source=0,
+                 source_name=""):
         self.index, self.timestamp, self.image = index, timestamp, image
         self.captured_at, self.capture_s, self.path = captured_at, capture_s, path
+        self.source, self.source_name = source, source_name
 
     def __iter__(self):
         return iter((self.index, self.timestamp, self.image))
@@ -96,7 +100,11 @@ class _FifoSlot:
 
 
 class FrameSource:
-    """A reader on its own capture thread, started by the first get() / iteration."""
+    """A reader on its own capture thread, started by the first get() / iteration.
+
+    `index` is the source's position in a run of several (the pipeline numbers them); `on_frame`,
+    when set, is called from the capture thread after each frame (and the end) is delivered, so
+    one consumer can wait on many sources at once (runtime/batcher.py)."""
 
     def __init__(self, spec: SourceSpec, reader, drop: bool, queue_size: int = 4, max_frames: Optional[int] = None,
                  realtime: bool = False, decode: Optional[DecodePlan] = None):
@@ -115,6 +123,8 @@ class FrameSource:
         self._start_lock = threading.Lock()
         self._ended = False
         self.capture_times: List[float] = []
+        self.index = 0
+        self.on_frame: Optional[Callable[[], None]] = None
 
     # description --------------------------------------------------------------------------
     @property
@@ -166,18 +176,26 @@ class FrameSource:
                     timestamp = index / self.fps
                 else:
                     timestamp = t1 - started
-                frame = Frame(index, round(timestamp, 6), image, t1, t1 - t0, getattr(self.reader, "path", None))
+                frame = Frame(index, round(timestamp, 6), image, t1, t1 - t0, getattr(self.reader, "path", None),
+                              self.index, self.spec.shown)
                 index += 1
                 self.frames_read = index
                 self._slot.put(frame, self._stop, self._closed)
+                self._notify()
         except BaseException as exc:  # surfaced to the consumer by get()
             self.error = exc
         finally:
             self._slot.put(_END, self._stop, self._closed)
+            self._notify()
+
+    def _notify(self) -> None:
+        if self.on_frame is not None:
+            self.on_frame()
 
     # consumer side ------------------------------------------------------------------------
     def get(self, timeout: Optional[float] = None) -> Optional[Frame]:
-        """Next frame; None at the end of the stream; queue.Empty if none came within `timeout`."""
+        """Next frame; None at the end of the stream; queue.Empty if none came within `timeout`
+        (0: only a frame that is already waiting)."""
         if self._ended:
             return None
         self.start()

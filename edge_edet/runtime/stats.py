@@ -92,6 +92,8 @@ class PipelineStats:
             "stages": {name: times.summary() for name, times in self.stages.items()},
             "latency": self.latency.summary(),
         }
+        if infer is not None and infer.count and self.images_inferred:
+            result["mean_batch"] = round(self.images_inferred / infer.count, 3)  # frames per engine call
         if result["end_to_end_fps"] and engine_fps:
             result["end_to_end_vs_engine"] = round(result["end_to_end_fps"] / engine_fps, 3)
         if extra:
@@ -114,24 +116,44 @@ def format_summary(summary: dict) -> str:
     rows = list(summary["stages"].items()) + [("latency", summary["latency"])]
     for name, row in rows:
         lines.append(f"{name:<8} {_ms(row['p50_ms']):>8} {_ms(row['p99_ms']):>8} {_ms(row['mean_ms']):>8}")
-    counts = summary.get("counts")
-    if counts:
-        lines.append(f"tracks {counts['tracks']}")
-        for name, c in counts["lines"].items():
-            per_class = ", ".join(f"{label} {v['in']}/{v['out']}" for label, v in c["by_class"].items())
-            lines.append(f"line {name}: in {c['in']}, out {c['out']}"
-                         + (f" (in/out: {per_class})" if per_class else ""))
-        for name, z in counts["zones"].items():
-            dwell = f", mean dwell {z['mean_dwell_s']} s" if z["mean_dwell_s"] is not None else ""
-            lines.append(f"zone {name}: {z['occupancy']} inside at the end, {z['visits']} visits{dwell}"
-                         + (f", longest {z['max_dwell_s']} s" if z["max_dwell_s"] is not None else ""))
-    decode = (summary.get("source") or {}).get("decode")
-    if decode:
-        lines.append(f"decode   {decode}")
+    sources = summary.get("sources") or []
+    if len(sources) > 1:  # one line per source, and its counts under it
+        lines.append(f"{len(sources)} sources, batches of up to {summary.get('batch', '-')}, "
+                     f"mean {summary.get('mean_batch') or 0:.2f} frames per engine call")
+        for row in sources:
+            lines.append(format_source(row))
+            lines.extend("  " + line for line in _count_lines(row.get("counts")))
+    else:
+        lines.extend(_count_lines(summary.get("counts")))
+        decode = (summary.get("source") or {}).get("decode")
+        if decode:
+            lines.append(f"decode   {decode}")
     remote = (summary.get("backend") or {}).get("remote")
     if remote:
         lines.append(format_remote(remote))
     return "\n".join(lines)
+
+
+def format_source(row: dict) -> str:
+    """One source's line of a many-source summary: its frames, FPS and longest wait for a frame."""
+    text = (f"source {row['index']} {row['name']}: frames {row['frames']}, dropped {row['dropped']}, "
+            f"FPS {_ms(row['end_to_end_fps'])}, longest gap {row['longest_gap_s']:.2f} s")
+    decode = (row.get("source") or {}).get("decode")
+    return text + (f", decode {decode}" if decode else "") + (f" ({row['ended']})" if row.get("ended") else "")
+
+
+def _count_lines(counts: Optional[dict]) -> list:
+    if not counts:
+        return []
+    lines = [f"tracks {counts['tracks']}"]
+    for name, c in counts["lines"].items():
+        per_class = ", ".join(f"{label} {v['in']}/{v['out']}" for label, v in c["by_class"].items())
+        lines.append(f"line {name}: in {c['in']}, out {c['out']}" + (f" (in/out: {per_class})" if per_class else ""))
+    for name, z in counts["zones"].items():
+        dwell = f", mean dwell {z['mean_dwell_s']} s" if z["mean_dwell_s"] is not None else ""
+        lines.append(f"zone {name}: {z['occupancy']} inside at the end, {z['visits']} visits{dwell}"
+                     + (f", longest {z['max_dwell_s']} s" if z["max_dwell_s"] is not None else ""))
+    return lines
 
 
 def format_remote(remote: dict) -> str:

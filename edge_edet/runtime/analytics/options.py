@@ -2,10 +2,14 @@
 
 Two steps so a mistake costs nothing: the text is checked before the model loads (parse_options),
 the shapes against the frame once the source is open (for_source); each mistake is one sentence.
+With several sources a shape written `N:x1,y1,...` belongs to source N (numbered from 0 in
+--source order); one without the prefix applies to every source.
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence
+import dataclasses
+import re
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from ...contract.errors import EdgeEdetError
 from .geometry import ShapeSpec, parse_line, parse_zone, resolve
@@ -13,22 +17,43 @@ from .stream import StreamAnalytics
 from .tracker import DEFAULT_FPS
 
 
-def parse_options(track: bool, lines: Sequence[str] = (), zones: Sequence[str] = (),
-                  log: Optional[Callable[[str], None]] = None) -> Optional[List[ShapeSpec]]:
-    """None when tracking is off; else the parsed shapes (maybe none).  Counting needs tracking:
-    --line / --zone without --track turn it on, with one note."""
-    specs = [parse_line(text, k) for k, text in enumerate(lines or ())]
-    specs += [parse_zone(text, k) for k, text in enumerate(zones or ())]
-    seen = set()
-    for spec in specs:
-        if spec.name in seen:
-            raise EdgeEdetError(f"{spec.flag} \"{spec.text}\": the name '{spec.name}' is used twice")
-        seen.add(spec.name)
-    if specs and not track:
+SOURCE_PREFIX = re.compile(r"^\s*(\d+)\s*:(.*)$", re.S)
+
+
+def split_source(flag: str, text: str, sources: int) -> Tuple[Optional[int], str]:
+    """'1:0,0.5,1,0.5' -> (1, '0,0.5,1,0.5'); no prefix -> (None, text), every source."""
+    match = SOURCE_PREFIX.match(str(text))
+    if not match:
+        return None, str(text)
+    index = int(match.group(1))
+    if index >= sources:
+        have = "source 0" if sources == 1 else f"sources 0 to {sources - 1}"
+        raise EdgeEdetError(f"{flag} \"{text}\": there is no source {index}; this run has {have} "
+                            f"(numbered from 0 in --source order)")
+    return index, match.group(2)
+
+
+def parse_options(track: bool, lines: Sequence[str] = (), zones: Sequence[str] = (), sources: int = 1,
+                  log: Optional[Callable[[str], None]] = None) -> Optional[List[List[ShapeSpec]]]:
+    """None when tracking is off; else the shapes of each of `sources` sources (maybe none).
+    Counting needs tracking: --line / --zone without --track turn it on, with one note."""
+    placed = []  # (source or None, spec)
+    for flag, texts, parse in (("--line", lines, parse_line), ("--zone", zones, parse_zone)):
+        for k, text in enumerate(texts or ()):
+            index, shape = split_source(flag, text, sources)
+            placed.append((index, dataclasses.replace(parse(shape, k), text=str(text))))
+    per_source = [[spec for index, spec in placed if index is None or index == k] for k in range(sources)]
+    for specs in per_source:
+        seen = set()
+        for spec in specs:
+            if spec.name in seen:
+                raise EdgeEdetError(f"{spec.flag} \"{spec.text}\": the name '{spec.name}' is used twice")
+            seen.add(spec.name)
+    if placed and not track:
         if log:
             log("counting (--line / --zone) needs tracking, so tracking is on (--track)")
         track = True
-    return specs if track else None
+    return per_source if track else None
 
 
 def for_source(specs: Sequence[ShapeSpec], source, log: Optional[Callable[[str], None]] = None) -> StreamAnalytics:

@@ -276,7 +276,12 @@ class TensorRTBackend(Backend):
         return buffer
 
     def _is_pinned(self, images: np.ndarray) -> bool:
-        return any(images is buffer for buffer in self._pinned_buffers)  # a handful: one per frame in flight
+        """One of our page-locked buffers, or its first rows (a dynamic batch of fewer frames than the
+        buffer holds: several sources, not all with a new frame).  A handful: one per batch in flight."""
+        address = images.__array_interface__["data"][0]
+        return images.flags.c_contiguous and any(
+            address == buffer.__array_interface__["data"][0] and images.shape[0] <= buffer.shape[0]
+            for buffer in self._pinned_buffers)
 
     def time_gpu(self, batch: int = 1, iterations: int = 100, warmup: int = 10) -> List[float]:
         """Milliseconds of GPU time per enqueue, measured with CUDA events (no host copies)."""

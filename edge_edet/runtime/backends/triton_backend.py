@@ -115,7 +115,9 @@ class TritonBackend(Backend):
                                 f"of an edge_edet deploy model")
         self.output_names = list(NMS_OUTPUTS)
         served_batch = int(config.get("max_batch_size", 0) or 0)
-        self.dynamic_batch = served_batch > 0  # the server batches: send single frames
+        # a request carries up to served_batch frames (several sources' frames: one request), and the
+        # server's dynamic batcher may join requests from many clients on top of that
+        self.dynamic_batch = served_batch > 0
         self.max_batch = served_batch if served_batch > 0 else int(config["input"][0]["dims"][0])
         self.round_trips = StageTimes()
         self._failures = 0
