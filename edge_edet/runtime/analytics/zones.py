@@ -53,12 +53,16 @@ class ZoneCounter:
 
     def counts(self) -> dict:
         """occupancy / by_class: inside now; dwell_s: open visits (track id -> seconds so far);
-        mean_dwell_s: finished visits; max_dwell_s: finished and open ones."""
+        mean_dwell_s / max_dwell_s: over finished and open visits alike (None only before the first
+        visit), so one person inside on the first frame reads 0.0 for both."""
+        open_dwell = [last - entered for entered, last in self.visits.values()]
         dwell = {str(tid): round(last - entered, 2) for tid, (entered, last) in sorted(self.visits.items())}
-        longest = max([self.closed_max] + list(dwell.values())) if (self.closed_count or dwell) else None
+        visits = self.closed_count + len(open_dwell)
+        mean = (self.closed_total + sum(open_dwell)) / visits if visits else None
+        longest = max([self.closed_max] + open_dwell) if visits else None
         return {"occupancy": len(self.inside_now),
                 "by_class": dict(sorted(collections.Counter(self.inside_now.values()).items())),
                 "visits": self.visits_total,
                 "dwell_s": dwell,
-                "mean_dwell_s": round(self.closed_total / self.closed_count, 2) if self.closed_count else None,
+                "mean_dwell_s": round(mean, 2) if mean is not None else None,
                 "max_dwell_s": round(longest, 2) if longest is not None else None}
