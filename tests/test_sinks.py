@@ -228,3 +228,28 @@ def test_summary_fields_and_text():
     text = format_summary(summary)
     for word in ("dropped 3", "end-to-end FPS", "engine-only FPS 100.0", "capture", "render", "p99"):
         assert word in text
+
+
+def _paced_summary(source, end_to_end_fps, engine_fps):
+    summary = {"frames": 60, "dropped": 0, "elapsed_s": 6.0, "end_to_end_fps": end_to_end_fps, "engine_fps": engine_fps,
+               "end_to_end_vs_engine": round(end_to_end_fps / engine_fps, 3), "source": source,
+               "stages": {}, "latency": StageTimes().summary()}
+    from edge_edet.runtime.stats import paced_by_source
+
+    summary["paced_by_source"] = paced_by_source(summary)
+    return summary
+
+
+def test_a_source_paced_run_says_so_instead_of_a_share_of_the_engine():
+    paced = {"source": "walk.mp4", "kind": "file", "live": False, "drop": True, "fps": 10.0, "paced": True}
+    summary = _paced_summary(paced, 10.1, 19.4)  # --drop on a 10 FPS file: the file sets the pace
+    assert summary["paced_by_source"] is True
+    text = format_summary(summary)
+    assert "end-to-end FPS 10.1, engine-only FPS 19.4, paced by the source (10 FPS)" in text
+    assert "% of engine" not in text
+    # the engine slower than the source: the engine is the limit, the share says how close the run came
+    slow = _paced_summary(paced, 4.6, 4.8)
+    assert slow["paced_by_source"] is False and "(96% of engine)" in format_summary(slow)
+    # every frame of a file (no pacing): a share, whatever the rates
+    unpaced = dict(paced, drop=False, paced=False)
+    assert "(52% of engine)" in format_summary(_paced_summary(unpaced, 10.1, 19.4))
