@@ -253,3 +253,53 @@ def test_a_source_paced_run_says_so_instead_of_a_share_of_the_engine():
     # every frame of a file (no pacing): a share, whatever the rates
     unpaced = dict(paced, drop=False, paced=False)
     assert "(52% of engine)" in format_summary(_paced_summary(unpaced, 10.1, 19.4))
+
+
+# -- a folder of annotated images (--output DIR/) ------------------------------------------------
+def test_folder_output_writes_one_annotated_image_per_frame_under_the_source_names(tmp_path):
+    from edge_edet.runtime.sinks import ImageFolderSink, open_sink, sink_kind
+
+    source = tmp_path / "in"
+    source.mkdir()
+    for name in ("a.jpg", "b.png"):
+        cv2.imwrite(str(source / name), np.full((40, 60, 3), 90, np.uint8))
+    out = tmp_path / "annotated"
+    assert sink_kind(f"{out}/") == "images" and sink_kind(str(source)) == "images"
+    sink = open_sink(f"{out}/", inputs=[("--source", str(source))])
+    assert isinstance(sink, ImageFolderSink) and out.is_dir()
+    red = np.zeros((40, 60, 3), np.uint8)
+    red[:, :, 2] = 255
+    for index, name in enumerate(("a.jpg", "b.png", "a.jpg")):  # a name met twice: the frame index added
+        sink.write(Frame(index, 0.0, red, path=str(source / name)), one_box(), red)
+    sink.write(Frame(7, 0.7, red), one_box(), red)  # a video frame: no file name of its own
+    sink.close()
+    assert sorted(os.listdir(out)) == ["a.jpg", "a_000002.jpg", "b.png", "frame_000007.jpg"]
+    written = cv2.imread(str(out / "b.png"))
+    assert np.array_equal(written, red)  # exactly the rendered frame (PNG is lossless)
+    assert cv2.imread(str(source / "b.png"))[0, 0, 2] == 90  # the inputs untouched
+
+
+def test_folder_output_never_takes_the_source_folder(tmp_path):
+    from edge_edet.runtime.sinks import open_sink
+
+    source = tmp_path / "in"
+    source.mkdir()
+    cv2.imwrite(str(source / "a.jpg"), np.zeros((8, 8, 3), np.uint8))
+    for uri, given in ((f"{source}/", str(source)), (str(source), f"{source}/*.jpg")):
+        with pytest.raises(EdgeEdetError, match="holds the source's images.*would replace them"):
+            open_sink(uri, inputs=[("--source", given)])
+    assert os.listdir(source) == ["a.jpg"]
+
+
+def test_folder_output_that_got_no_frame_leaves_no_folder(tmp_path, capsys):
+    from edge_edet.runtime.sinks import open_sink
+
+    out = tmp_path / "empty"
+    sink = open_sink(f"{out}/")
+    sink.close()
+    assert not out.exists() and "no image was written" in capsys.readouterr().err
+    with pytest.raises(EdgeEdetError, match="folder .*missing does not exist"):
+        open_sink(f"{tmp_path}/missing/deeper/")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(EdgeEdetError, match="is a file"):
+        open_sink(f"{tmp_path}/file.txt/")
