@@ -303,3 +303,12 @@ def test_folder_output_that_got_no_frame_leaves_no_folder(tmp_path, capsys):
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(EdgeEdetError, match="is a file"):
         open_sink(f"{tmp_path}/file.txt/")
+
+
+def test_several_sources_need_one_image_folder_each():
+    from edge_edet.runtime.outputs import place_outputs
+
+    with pytest.raises(EdgeEdetError, match=r"2 sources cannot share one image folder; put \{source\}"):
+        place_outputs([("annotated/", "images", "--output")], 2)
+    assert place_outputs([("ann_{source}/", "images", "--output")], 2) == [
+        ("ann_0/", "images", "--output", 0), ("ann_1/", "images", "--output", 1)]
