@@ -30,6 +30,11 @@ TRITON = ["tritonclient>=2.70", "grpcio>=1.64"]
 SERVE = TRITON + ["pyzmq>=23", "sh>=1.14", "typer>=0.9", "typing_inspect>=0.6", "wrapt>=1.11",
                   "importlib_metadata>=7", "geventhttpclient>=2.3.3", "aiohttp>=3.8.1,<4", "python-rapidjson>=0.9.1"]
 
+# tests/test_bench_tracking.py: the reference ByteTrack and the real TUD sequences.  `trackers` itself goes
+# in with --no-deps (.ci/run, the README's test command): it requires the GUI opencv-python, whose cv2
+# would overwrite the headless one above; these are its other requirements, plus motmetrics (ships TUD data).
+TRACKING_BENCH = ["supervision>=0.26.1", "rich>=13", "requests>=2.28", "pydeprecate>=0.8", "motmetrics>=1.4"]
+
 setup(
     name="edge_edet",
     version="0.1.0",
@@ -54,7 +59,8 @@ setup(
         "serve": SERVE,
         # capstone + pyelftools: the TensorRT conformance tests read the real bindings wheels (tests/trt_standin)
         "test": EXPORT + EVAL + TRAIN + SERVE + ["pytest>=7", "import-linter>=2.1", "capstone>=5", "pyelftools>=0.29",
-                 "vermin>=1.6"],  # vermin: the Jetson-side code stays importable on Python 3.8 (JetPack 5)
+                 "vermin>=1.6"]  # vermin: the Jetson-side code stays importable on Python 3.8 (JetPack 5)
+        + TRACKING_BENCH,
     },
     entry_points={"console_scripts": ["edge-edet=edge_edet.cli:main"]},
 )

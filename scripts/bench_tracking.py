@@ -3,15 +3,18 @@
 
     python scripts/bench_tracking.py GT.txt [--miss 0.15] [--jitter 0.04] [--fp-every 3] [--seed 7]
 
-GT.txt is any MOT-format file (frame, id, left, top, width, height, ...), e.g. TUD-Campus's, which
-the `motmetrics` wheel ships as motmetrics/data/TUD-Campus/gt.txt.  The detector drops each box
+GT.txt is a MOT ground truth: MOT15 (10 columns, the last three world coordinates), MOT16/17/20
+(9 columns: ..., conf, class, visibility; pedestrians kept) or bare boxes, told apart by what the
+columns mean; e.g. TUD-Campus's or TUD-Stadtmitte's, which the `motmetrics` wheel ships as
+motmetrics/data/TUD-Campus/gt.txt.  The detector drops each box
 with probability --miss, moves its centre and size by Gaussian noise of --jitter times its size,
 scores it uniformly in 0.3-0.95, and adds one false positive (a box of a typical size somewhere in
 the scene) every --fp-every frames, seeded.  Our ByteTracker and Roboflow's `trackers`
 ByteTrackTracker see the same detections in the same run; MOTA, IDF1 and ID switches come from
 `trackers.eval` (TrackEval's matching); ms_per_frame is the tracker's update alone, detections
-prepared beforehand.  Needs `pip install trackers motmetrics` (benchmark only: `trackers` pulls
-the pip opencv-python, which the runtime must not).  Last line: one JSON object.
+prepared beforehand.  Needs `pip install supervision motmetrics` and `pip install --no-deps
+trackers==2.6.1` (benchmark only: `trackers` requires the GUI opencv-python, whose cv2 would replace
+the headless one the runtime uses).  Last line: one JSON object.
 """
 from __future__ import annotations
 
@@ -30,14 +33,53 @@ sys.path.insert(0, REPO)  # this checkout's edge_edet, not an installed one
 from edge_edet.runtime.analytics import ByteTracker  # noqa: E402
 
 
-def load_gt(path: str) -> dict:
-    """frame -> (ids [N], boxes [N,4] x1,y1,x2,y2) from a MOT file: rows marked ignore (conf 0) and,
-    in MOT17-style files, other classes than pedestrian (1) are left out; MOT15 files (class -1) keep all."""
-    rows = np.loadtxt(path, delimiter=",", ndmin=2)
+MOT_LAYOUTS = {
+    "MOT15": "10 columns: frame, id, left, top, width, height, conf, then x, y, z world coordinates "
+             "(-1 when unknown; TUD-Stadtmitte has real ones)",
+    "MOT16/17": "9 columns: frame, id, left, top, width, height, conf (0 = ignore), class (1 = pedestrian), "
+                "visibility 0..1 (MOT16, MOT17 and MOT20 ground truth)",
+    "boxes": "6 or 7 columns: frame, id, left, top, width, height[, conf]",
+}
+
+
+def mot_layout(rows: np.ndarray, path: str = "the file") -> str:
+    """Which MOT layout the columns are, told by their meaning, not by a value in column 8: MOT15's
+    columns 8-10 are world coordinates, MOT16/17's 8 and 9 a class id and a visibility."""
+    columns = rows.shape[1]
+    if columns == 10:
+        return "MOT15"
+    if columns == 9:
+        classes, visibility = rows[:, 7], rows[:, 8]
+        if np.all(classes == np.round(classes)) and np.all(classes >= 1) and np.all((visibility >= 0) & (visibility <= 1)):
+            return "MOT16/17"
+        raise SystemExit(f"bench_tracking.py: error: {path} has 9 columns but column 8 is not a class id (1, 2, ...) "
+                         f"with a visibility 0..1 in column 9; expected {MOT_LAYOUTS['MOT16/17']}")
+    if columns in (6, 7):
+        return "boxes"
+    raise SystemExit(f"bench_tracking.py: error: {path} has {columns} columns, which is no MOT layout: "
+                     + "; ".join(f"{name}: {text}" for name, text in MOT_LAYOUTS.items()))
+
+
+def load_gt(path: str, layout_out: list = None) -> dict:
+    """frame -> (ids [N], boxes [N,4] x1,y1,x2,y2) from a MOT file (mot_layout): rows marked
+    ignore (conf 0) are left out, and in MOT16/17 files classes other than pedestrian (1);
+    a MOT15 file's world coordinates are not read.  `layout_out` receives the layout's name."""
+    try:
+        rows = np.loadtxt(path, delimiter=",", ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"bench_tracking.py: error: cannot read {path} as comma-separated numbers ({exc})")
+    if rows.size == 0:
+        raise SystemExit(f"bench_tracking.py: error: {path} holds no rows")
+    layout = mot_layout(rows, path)
     if rows.shape[1] > 6:
         rows = rows[rows[:, 6] != 0]
-    if rows.shape[1] > 7:
-        rows = rows[(rows[:, 7] == 1) | (rows[:, 7] < 0)]
+    if layout == "MOT16/17":
+        rows = rows[rows[:, 7] == 1]
+    if not len(rows):
+        raise SystemExit(f"bench_tracking.py: error: {path} ({layout}) has no row to score after leaving out "
+                         "ignored rows (conf 0)" + (" and classes other than pedestrian" if layout == "MOT16/17" else ""))
+    if layout_out is not None:
+        layout_out.append(layout)
     frames = {}
     for f in np.unique(rows[:, 0]).astype(int):
         r = rows[rows[:, 0] == f]
@@ -128,7 +170,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--fps", type=float, default=30.0, help="source frame rate both trackers assume")
     args = parser.parse_args(argv)
-    gt = load_gt(args.gt)
+    layout = []
+    gt = load_gt(args.gt, layout)
     dets = synthetic_detections(gt, args.miss, args.jitter, args.fp_every, args.seed)
     frames = len(dets)
     report = {}
@@ -137,7 +180,7 @@ def main(argv=None) -> int:
         report[name] = score(gt, rows, frames, spent)
         print(f"{name:<10} " + "  ".join(f"{k} {v}" for k, v in report[name].items()), file=sys.stderr)
     report["setup"] = {"gt": os.path.basename(os.path.dirname(args.gt)) + "/" + os.path.basename(args.gt),
-                       "frames": frames, "miss": args.miss, "jitter": args.jitter, "fp_every": args.fp_every,
+                       "layout": layout[0], "frames": frames, "miss": args.miss, "jitter": args.jitter, "fp_every": args.fp_every,
                        "seed": args.seed, "fps": args.fps}
     print(json.dumps(report))
     return 0

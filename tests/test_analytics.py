@@ -162,6 +162,22 @@ def test_zone_occupancy_and_dwell_follow_source_time():
     assert counts["mean_dwell_s"] == pytest.approx(3.9, abs=0.15)
 
 
+def test_mean_and_max_dwell_agree_from_the_first_frame():
+    zone = ZoneCounter(Zone(((200, 200), (400, 200), (400, 400), (200, 400)), "desk"))
+    tracker = ByteTracker(fps=10)
+    result = tracker.update([box_at(300, 300)], [0.9], [0], ["person"], frame_index=0)
+    zone.update(result.ids, result.boxes, result.labels, timestamp=0.0)
+    counts = zone.counts()
+    assert counts["occupancy"] == 1 and counts["mean_dwell_s"] == 0.0 and counts["max_dwell_s"] == 0.0
+    for frame in range(1, 11):  # one open visit: mean = max = its dwell so far
+        result = tracker.update([box_at(300, 300)], [0.9], [0], ["person"], frame_index=frame)
+        zone.update(result.ids, result.boxes, result.labels, timestamp=frame / 10)
+    counts = zone.counts()
+    assert counts["mean_dwell_s"] == counts["max_dwell_s"] == pytest.approx(1.0)
+    empty = ZoneCounter(Zone(((200, 200), (400, 200), (400, 400), (200, 400)), "desk")).counts()
+    assert empty["mean_dwell_s"] is None and empty["max_dwell_s"] is None  # no visit yet
+
+
 def test_kalman_learns_a_constant_velocity():
     bank = KalmanBank()
     bank.add(np.array([[0, 0, 10, 20]]))

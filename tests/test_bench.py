@@ -84,13 +84,20 @@ def test_bench_reports_latency_machine_and_backend_without_importing_torch(lite0
 
 
 def test_compare_eager_same_weights_agree_and_memory_is_per_side(lite0, tmp_path, capsys):
+    import torch
+
     model, _ = lite0
     report_path = tmp_path / "compare.json"
+    torch_default = torch.get_num_threads()
     code = main(["bench", "--model", model, "--iterations", "2", "--warmup", "0", "--compare-eager",
                  "--images", shared_path("data", "coco80_val", "images"), "--output", str(report_path)])
     out = capsys.readouterr().out
     assert code == 0
-    compare = json.loads(report_path.read_text())["compare_eager"]
+    report = json.loads(report_path.read_text())
+    # no --threads: both sides on one count, torch's default, said out loud
+    assert report["threads"] == torch_default and torch.get_num_threads() == torch_default
+    assert f"threads: {torch_default} (torch's default here, given to both sides)" in out
+    compare = report["compare_eager"]
     assert compare["same_weights"] is True
     assert compare["deployed"]["iterations"] == compare["eager"]["iterations"] == 2
     assert compare["speedup_median"] == pytest.approx(compare["eager"]["median_ms"] / compare["deployed"]["median_ms"],
@@ -104,6 +111,18 @@ def test_compare_eager_same_weights_agree_and_memory_is_per_side(lite0, tmp_path
     # torch is part of what the eager side costs; the deployed side never loads it
     assert compare["peak_memory"]["eager"]["after_imports_rss_mb"] > compare["peak_memory"]["deployed"]["after_imports_rss_mb"]
     assert "speed-up (median)" in out
+
+
+def test_oversubscribed_threads_are_warned_about():
+    from edge_edet.bench.threads import bench_threads, oversubscription_warning
+
+    assert oversubscription_warning(2, cpus=2, load=0.2) is None  # an idle 2-core machine
+    busy = oversubscription_warning(2, cpus=2, load=6.0)
+    assert "busy (load average 6.0 on 2 CPUs)" in busy and "--threads 1" in busy
+    assert oversubscription_warning(1, cpus=2, load=1.0) is None  # one thread beside one busy core fits
+    assert "4 threads on 2 usable CPUs" in oversubscription_warning(4, cpus=2, load=0.0)
+    assert bench_threads(3, compare_eager=True) == (3, "--threads")
+    assert bench_threads(None, compare_eager=False) == (None, "the back-end's default")
 
 
 def test_eager_weights_come_from_the_metadata():

@@ -1,8 +1,12 @@
-"""scripts/bench_tracking.py, small: a generated MOT ground truth through its noisy synthetic detector.
+"""scripts/bench_tracking.py: MOT ground truth (MOT15 and MOT16/17 layouts, told apart by what
+their columns mean) through its noisy synthetic detector, our tracker and the reference ByteTrack.
 
-The full benchmark (TUD-Campus, MOTA / IDF1 from trackers.eval, against trackers.ByteTrackTracker)
-needs the benchmark-only `trackers` package; that part runs only where it is installed.
+The full benchmark (MOTA / IDF1 from trackers.eval, against trackers.ByteTrackTracker) needs
+`trackers` (installed --no-deps by .ci/run and the README's test command: it pins the GUI
+opencv-python) and the real TUD sequences come with `motmetrics` (the [test] extra); under
+CI=true a missing one fails instead of skipping.
 """
+import importlib
 import importlib.util
 import json
 import os
@@ -15,6 +19,19 @@ from conftest import REPO
 SCRIPT = os.path.join(REPO, "scripts", "bench_tracking.py")
 
 
+def need(module: str, reason: str):
+    """The module, or a skip with `reason`; in CI (CI=true), where it is installed, a failure."""
+    if os.environ.get("CI") == "true":
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=reason)
+
+
+def tud(sequence: str) -> str:
+    """motmetrics' copy of a real MOT15 ground truth (TUD-Campus, TUD-Stadtmitte)."""
+    motmetrics = need("motmetrics", "motmetrics (the [test] extra) ships the TUD sequences")
+    return os.path.join(os.path.dirname(motmetrics.__file__), "data", sequence, "gt.txt")
+
+
 @pytest.fixture(scope="module")
 def bench():
     spec = importlib.util.spec_from_file_location("bench_tracking", SCRIPT)
@@ -23,9 +40,31 @@ def bench():
     return module
 
 
+def walkers():
+    rng = np.random.default_rng(1)
+    for pid in range(1, 7):
+        x0, y0 = rng.uniform(50, 500), rng.uniform(50, 300)
+        vx, vy = rng.uniform(-4, 4), rng.uniform(-1, 1)
+        for f in range(1, 81):
+            yield f, pid, x0 + vx * f, y0 + vy * f
+
+
+@pytest.fixture(scope="module")
+def mot17_file(tmp_path_factory):
+    """The same six walkers in the MOT16/17 layout (conf, class, visibility), plus what a MOT17
+    ground truth also holds: an ignored row (conf 0) per frame and a parked car (class 3)."""
+    rows = [f"{f},{pid},{x:.1f},{y:.1f},40,100,1,1,0.8" for f, pid, x, y in walkers()]
+    for f in range(1, 81):
+        rows.append(f"{f},20,600,50,30,60,0,1,0.1")  # a pedestrian too small to count: ignore
+        rows.append(f"{f},21,300,400,120,60,1,3,1")  # a car: not a pedestrian
+    path = tmp_path_factory.mktemp("gt17") / "gt.txt"
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
 @pytest.fixture(scope="module")
 def gt_file(tmp_path_factory):
-    """Six walkers on straight paths for 80 frames (MOT15 layout: class -1), two of them crossing."""
+    """Six walkers on straight paths for 80 frames (MOT15 layout, world coordinates -1), two of them crossing."""
     rng = np.random.default_rng(1)
     rows = []
     for pid in range(1, 7):
@@ -69,10 +108,43 @@ def test_our_tracker_keeps_identities_under_the_benchmark_noise(bench, gt_file):
     assert min(purity) > 0.7 and np.mean(purity) > 0.8
 
 
-def test_full_benchmark_prints_one_json_line(bench, gt_file, capsys):
-    pytest.importorskip("trackers", reason="benchmark-only: pip install trackers (pulls opencv-python)")
-    assert bench.main([gt_file, "--seed", "3"]) == 0
+def test_layouts_are_told_apart_by_what_the_columns_mean(bench, gt_file, mot17_file, tmp_path):
+    mot15, mot17 = [], []
+    gt15, gt17 = bench.load_gt(gt_file, mot15), bench.load_gt(mot17_file, mot17)
+    assert mot15 == ["MOT15"] and mot17 == ["MOT16/17"]
+    # the ignored row and the car are left out of MOT16/17: the same six walkers as the MOT15 file
+    assert sorted(gt15) == sorted(gt17) == list(range(1, 81))
+    for frame in gt15:
+        assert gt17[frame][0].tolist() == gt15[frame][0].tolist() == [1, 2, 3, 4, 5, 6]
+        assert np.allclose(gt17[frame][1], gt15[frame][1])
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1,1,10,10,5,5,1,0.7,3\n")  # 9 columns, but column 8 is no class id
+    with pytest.raises(SystemExit, match="column 8 is not a class id"):
+        bench.load_gt(str(bad))
+    bad.write_text("1,1,10,10,5,5,1,1\n")
+    with pytest.raises(SystemExit, match="8 columns, which is no MOT layout"):
+        bench.load_gt(str(bad))
+
+
+@pytest.mark.parametrize("sequence, frames", [("TUD-Stadtmitte", 179), ("TUD-Campus", 71)])
+def test_real_mot15_files_keep_every_box(bench, sequence, frames):
+    """TUD-Stadtmitte's columns 8-10 are real world coordinates (4.4852, ...), not a class: all kept."""
+    path = tud(sequence)
+    table = np.loadtxt(path, delimiter=",", ndmin=2)
+    layout = []
+    gt = bench.load_gt(path, layout)
+    assert layout == ["MOT15"] and table.shape[1] == 10
+    assert len(gt) == frames and sum(len(ids) for ids, _ in gt.values()) == len(table)
+
+
+@pytest.mark.parametrize("ground_truth, layout", [("TUD-Stadtmitte", "MOT15"), ("generated", "MOT16/17")])
+def test_full_benchmark_against_the_reference_bytetrack(bench, mot17_file, ground_truth, layout, capsys):
+    need("trackers", "the reference ByteTrack: pip install --no-deps trackers==2.6.1 (it pins opencv-python)")
+    path = tud(ground_truth) if ground_truth.startswith("TUD") else mot17_file
+    assert bench.main([path, "--seed", "3"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["setup"]["layout"] == layout
     for side in ("ours", "reference"):
         assert set(report[side]) == {"mota", "idf1", "id_switches", "ms_per_frame"}
+        assert 0.5 < report[side]["mota"] <= 1.0  # scored on the boxes the file holds, not on none
     assert report["ours"]["idf1"] > 0.7

@@ -141,7 +141,8 @@ def test_tiny_graph_entropy_calibration_end_to_end(tiny, capsys):
     output, calib = str(tiny["root"] / "tiny_int8.onnx"), str(tiny["root"] / "tiny.calib")
     assert main(["calibrate", "--model", tiny["model"], "--images", tiny["images"], "--num-images", "6",
                  "--method", "entropy", "--output", output, "--cache", calib, "--no-progress"]) == 0
-    assert "(EntropyCalibration2)" in capsys.readouterr().out
+    assert ("scales made by entropy calibration, read by TensorRT's IInt8EntropyCalibrator2 "
+            "(header EntropyCalibration2)") in capsys.readouterr().out
     version, algorithm, scales = trt_cache.read_calibration_cache_full(calib)
     assert (version, algorithm) == (8502, "EntropyCalibration2")
     # the first convolution reads the image itself: its threshold is our KL search on those pixels
@@ -158,15 +159,18 @@ def test_tiny_graph_entropy_calibration_end_to_end(tiny, capsys):
     assert set(scales) >= {"x_nchw", "c1", "r1", "c2"}
 
 
-def test_every_method_writes_the_header_tensorrt_tools_read(tiny):
+def test_every_method_writes_the_header_tensorrt_tools_read(tiny, capsys):
     """EntropyCalibration2 for every method: trtexec --calib and our builder serve caches through
-    IInt8EntropyCalibrator2, which skips any other header; the scales differ by method."""
+    IInt8EntropyCalibrator2, which skips any other header; the scales differ by method, and the
+    message names the method that made them apart from the calibrator class that reads them."""
     headers, caches = {}, {}
     for method in ("entropy", "percentile", "minmax"):
         calib = str(tiny["root"] / f"{method}.calib")
         assert main(["calibrate", "--model", tiny["model"], "--images", tiny["images"], "--num-images", "6",
                      "--method", method, "--output", str(tiny["root"] / f"{method}.onnx"), "--cache", calib,
                      "--trt-version", "10.3.0", "--no-progress"]) == 0
+        line = [text for text in capsys.readouterr().out.splitlines() if text.startswith(f"wrote {calib}")][0]
+        assert f"scales made by {method} calibration, read by TensorRT's IInt8EntropyCalibrator2" in line
         with open(calib, encoding="ascii") as stream:
             headers[method] = stream.readline().strip()
         caches[method] = trt_cache.read_calibration_cache(calib)

@@ -193,8 +193,10 @@ def test_pipeline_batches_sources_and_keeps_their_outputs_apart():
     sources = [list_source("a", 30, value=0), list_source("b", 30, value=100), list_source("c", 12, value=200)]
     shared, own = Recorder(), [Recorder(), Recorder(), Recorder()]
     analytics = [StreamAnalytics(fps=30, specs=[parse_line("0,0.5,1,0.5,door")]), None, None]
+    # overlay off: the frames are 32x24, where the tags (laid out inside the frame) reach every pixel,
+    # the top-left one the sinks read each frame's number from included
     pipeline = Pipeline(detector, sources, [shared], source_sinks=[[sink] for sink in own], analytics=analytics,
-                        warmup=0)
+                        warmup=0, overlay=False)
     summary = pipeline.run()
     assert summary["frames"] == 72 and summary["batch"] == 3
     assert max(detector.batches) == 3 and len(detector.batches) < 72 and summary["mean_batch"] > 1

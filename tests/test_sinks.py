@@ -228,3 +228,87 @@ def test_summary_fields_and_text():
     text = format_summary(summary)
     for word in ("dropped 3", "end-to-end FPS", "engine-only FPS 100.0", "capture", "render", "p99"):
         assert word in text
+
+
+def _paced_summary(source, end_to_end_fps, engine_fps):
+    summary = {"frames": 60, "dropped": 0, "elapsed_s": 6.0, "end_to_end_fps": end_to_end_fps, "engine_fps": engine_fps,
+               "end_to_end_vs_engine": round(end_to_end_fps / engine_fps, 3), "source": source,
+               "stages": {}, "latency": StageTimes().summary()}
+    from edge_edet.runtime.stats import paced_by_source
+
+    summary["paced_by_source"] = paced_by_source(summary)
+    return summary
+
+
+def test_a_source_paced_run_says_so_instead_of_a_share_of_the_engine():
+    paced = {"source": "walk.mp4", "kind": "file", "live": False, "drop": True, "fps": 10.0, "paced": True}
+    summary = _paced_summary(paced, 10.1, 19.4)  # --drop on a 10 FPS file: the file sets the pace
+    assert summary["paced_by_source"] is True
+    text = format_summary(summary)
+    assert "end-to-end FPS 10.1, engine-only FPS 19.4, paced by the source (10 FPS)" in text
+    assert "% of engine" not in text
+    # the engine slower than the source: the engine is the limit, the share says how close the run came
+    slow = _paced_summary(paced, 4.6, 4.8)
+    assert slow["paced_by_source"] is False and "(96% of engine)" in format_summary(slow)
+    # every frame of a file (no pacing): a share, whatever the rates
+    unpaced = dict(paced, drop=False, paced=False)
+    assert "(52% of engine)" in format_summary(_paced_summary(unpaced, 10.1, 19.4))
+
+
+# -- a folder of annotated images (--output DIR/) ------------------------------------------------
+def test_folder_output_writes_one_annotated_image_per_frame_under_the_source_names(tmp_path):
+    from edge_edet.runtime.sinks import ImageFolderSink, open_sink, sink_kind
+
+    source = tmp_path / "in"
+    source.mkdir()
+    for name in ("a.jpg", "b.png"):
+        cv2.imwrite(str(source / name), np.full((40, 60, 3), 90, np.uint8))
+    out = tmp_path / "annotated"
+    assert sink_kind(f"{out}/") == "images" and sink_kind(str(source)) == "images"
+    sink = open_sink(f"{out}/", inputs=[("--source", str(source))])
+    assert isinstance(sink, ImageFolderSink) and out.is_dir()
+    red = np.zeros((40, 60, 3), np.uint8)
+    red[:, :, 2] = 255
+    for index, name in enumerate(("a.jpg", "b.png", "a.jpg")):  # a name met twice: the frame index added
+        sink.write(Frame(index, 0.0, red, path=str(source / name)), one_box(), red)
+    sink.write(Frame(7, 0.7, red), one_box(), red)  # a video frame: no file name of its own
+    sink.close()
+    assert sorted(os.listdir(out)) == ["a.jpg", "a_000002.jpg", "b.png", "frame_000007.jpg"]
+    written = cv2.imread(str(out / "b.png"))
+    assert np.array_equal(written, red)  # exactly the rendered frame (PNG is lossless)
+    assert cv2.imread(str(source / "b.png"))[0, 0, 2] == 90  # the inputs untouched
+
+
+def test_folder_output_never_takes_the_source_folder(tmp_path):
+    from edge_edet.runtime.sinks import open_sink
+
+    source = tmp_path / "in"
+    source.mkdir()
+    cv2.imwrite(str(source / "a.jpg"), np.zeros((8, 8, 3), np.uint8))
+    for uri, given in ((f"{source}/", str(source)), (str(source), f"{source}/*.jpg")):
+        with pytest.raises(EdgeEdetError, match="holds the source's images.*would replace them"):
+            open_sink(uri, inputs=[("--source", given)])
+    assert os.listdir(source) == ["a.jpg"]
+
+
+def test_folder_output_that_got_no_frame_leaves_no_folder(tmp_path, capsys):
+    from edge_edet.runtime.sinks import open_sink
+
+    out = tmp_path / "empty"
+    sink = open_sink(f"{out}/")
+    sink.close()
+    assert not out.exists() and "no image was written" in capsys.readouterr().err
+    with pytest.raises(EdgeEdetError, match="folder .*missing does not exist"):
+        open_sink(f"{tmp_path}/missing/deeper/")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(EdgeEdetError, match="is a file"):
+        open_sink(f"{tmp_path}/file.txt/")
+
+
+def test_several_sources_need_one_image_folder_each():
+    from edge_edet.runtime.outputs import place_outputs
+
+    with pytest.raises(EdgeEdetError, match=r"2 sources cannot share one image folder; put \{source\}"):
+        place_outputs([("annotated/", "images", "--output")], 2)
+    assert place_outputs([("ann_{source}/", "images", "--output")], 2) == [
+        ("ann_0/", "images", "--output", 0), ("ann_1/", "images", "--output", 1)]

@@ -50,18 +50,30 @@ def trained(tmp_path_factory):
 @pytest.mark.slow
 def test_train_export_eval_needs_no_labels_flag(trained, capsys):
     out = os.path.join(trained["folder"], "model.onnx")
-    assert main(["export", "--model", "lite0", "--weights", trained["best"], "--score-threshold", "0.001",
-                 "--output", out]) == 0
+    # docs/training.md's export, as written: the graph keeps the default score floor (0.4)
+    assert main(["export", "--model", "lite0", "--weights", trained["best"], "--output", out]) == 0
     info = read_onnx_metadata(out)
     assert info.labels == ["thing"] and info.input_size == (SIZE, SIZE) and info.weights == trained["best"]
+    assert info.score_threshold == 0.4
     assert "1 class," in capsys.readouterr().out  # not "1 classes"
     report = os.path.join(trained["folder"], "report.json")
     assert main(["eval", "--model", out, "--images", trained["images"], "--annotations", trained["annotations"],
                  "--no-progress", "--output", report]) == 0
+    captured = capsys.readouterr()
+    assert "score floor lowered from 0.4 to 0.001" in captured.err
     with open(report) as handle:
         result = json.load(handle)
     assert result["categories"]["evaluated"] == 1 and result["images"]["evaluated"] == 2
+    # a one-step model scores far under 0.4: eval still sees its boxes (100 per image, the graph's cap)
+    assert result["detections"] == 2 * info.max_detections
+    assert "2 images, 1 category, 200 detections" in captured.out
     assert 0.0 <= result["metrics"]["AP50"] <= 1.0
+    kept = os.path.join(trained["folder"], "kept.json")
+    assert main(["eval", "--model", out, "--images", trained["images"], "--annotations", trained["annotations"],
+                 "--no-progress", "--keep-score-threshold", "--output", kept]) == 0
+    with open(kept) as handle:
+        assert json.load(handle)["detections"] == 0  # the floor as exported: what the user saw
+    assert "AP is an underestimate" in capsys.readouterr().err
 
 
 def _one_error(capsys, argv):
@@ -135,11 +147,26 @@ def test_budget_includes_validation(trained, tmp_path):
     options = dict(model="lite0", train_images=trained["images"], train_annotations=trained["annotations"],
                    val_images=trained["images"], val_annotations=trained["annotations"], epochs=1, batch_size=2,
                    input_size=str(SIZE), init="none", workers=0, progress=False, eval_batch_size=2)
-    trainer = Trainer(TrainOptions(output=str(tmp_path / "a"), max_minutes=0.001, **options))
-    with pytest.raises(EdgeEdetError, match="leaves no time to train"):
-        trainer.fit()
+    import edge_edet.train.trainer as trainer_module
+
+    read = []
+    real_read_coco = trainer_module.read_coco
+
+    def recording_read_coco(annotations, *args, **kwargs):
+        read.append(kwargs.get("need_boxes", False))
+        return real_read_coco(annotations, *args, **kwargs)
+
+    trainer_module.read_coco = recording_read_coco
+    try:
+        with pytest.raises(EdgeEdetError, match="leaves no time to train"):
+            Trainer(TrainOptions(output=str(tmp_path / "a"), max_minutes=0.001, **options))
+    finally:
+        trainer_module.read_coco = real_read_coco
+    assert read == [False]  # refused first: after the validation set, before the training set is read
+    assert not (tmp_path / "a").exists()
     trainer = Trainer(TrainOptions(output=str(tmp_path / "b"), max_minutes=10, **options))
     trainer.eval_reserve = 600.0 - trainer.elapsed() + 1.0  # as if validation took the rest of the budget
     assert trainer.time_is_up()
     trainer.eval_reserve = 0.0
-    assert not trainer.time_is_up() and trainer.progress() < 0.01
+    assert not trainer.time_is_up()
+    assert trainer.progress() == pytest.approx(trainer.elapsed() / 600.0, abs=1e-3)  # no step yet: the clock's share

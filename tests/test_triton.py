@@ -5,6 +5,7 @@ test on free loopback ports and stopped at the end; the model is a real lite0 de
 dynamic batch.  The one stand-in is SlowBackend (the real ONNX Runtime back-end plus a sleep),
 which makes a real server answer slowly.
 """
+import glob
 import json
 import os
 import signal
@@ -108,17 +109,35 @@ class ServeProcess:
     def uri(self):
         return f"triton://127.0.0.1:{self.grpc}/{self.name}"
 
-    def terminate(self, sig=signal.SIGTERM, timeout=60):
-        self.proc.send_signal(sig)
+    def terminate(self, sig=signal.SIGTERM, timeout=60, group=False):
+        """`sig` to serve, or to its whole process group (Ctrl-C in a terminal, `timeout`, systemd)."""
+        if group:
+            os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
         self.output, _ = self.proc.communicate(timeout=timeout)
         return self.proc.returncode
 
     def kill(self):
-        """SIGKILL to the whole server (serve, tritonserver, stub), as when its machine goes down."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """SIGKILL to the whole server (serve, tritonserver, stub), as when its machine goes down.
+        serve starts tritonserver in a process group of its own, so that group is killed as well."""
+        groups = {self.proc.pid}
+        for task in glob.glob(f"/proc/{self.proc.pid}/task/*/children"):
+            try:
+                with open(task) as handle:
+                    children = handle.read().split()
+            except OSError:
+                continue
+            for child in children:
+                try:
+                    groups.add(os.getpgid(int(child)))
+                except ProcessLookupError:
+                    pass
+        for group in groups:
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.proc.communicate(timeout=30)
 
 
@@ -128,9 +147,14 @@ def server(deploy_onnx):
         pytest.skip("nvidia-pytriton absent (.ci/run installs it --no-deps)")
     process = ServeProcess(deploy_onnx)
     yield process
-    code = process.terminate(signal.SIGTERM)
+    code = process.terminate(signal.SIGTERM, group=True)  # as `timeout` or systemd stop it
     assert code == 0, process.output  # a clean stop on SIGTERM
     assert "stopped (SIGTERM)" in process.output
+    # Triton and its stub, in their own group, are stopped in order by serve: no stub killed mid-way
+    assert "leaked shared_memory" not in process.output, process.output
+    # a CPU machine: no GPU metrics asked for, so no NVML complaint; the start line counts right
+    assert "Failed to initialize NVML" not in process.output, process.output
+    assert "(lite0 320x320, 2 classes, fp32" in process.output, process.output
 
 
 # -- the triton:// address --------------------------------------------------------------------

@@ -20,7 +20,8 @@ def register(subparsers) -> None:
     parser.add_argument("--iterations", type=positive_int, default=100, help="timed iterations (default 100)")
     parser.add_argument("--warmup", type=non_negative_int, default=10, help="untimed iterations first (default 10)")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="CPU threads for ONNX Runtime (and for torch with --compare-eager)")
+                        help="CPU threads for ONNX Runtime (and for torch with --compare-eager; default there: torch's own "
+                             "count, given to both sides); a warning when the machine is too busy for them")
     add_providers_argument(parser)
     parser.add_argument("--images", default=None,
                         help="folder of images to feed (default: synthetic 640x480 frames)")
@@ -58,9 +59,19 @@ def run(args) -> int:
     if args.images and not os.path.isdir(args.images):
         raise EdgeEdetError(f"images folder {args.images} does not exist" if not os.path.exists(args.images)
                             else f"--images {args.images} is a file; give a folder of images")
+    from ..bench.threads import bench_threads, oversubscription_warning
+    from ..contract.cli import warn
+
     providers = args.providers
+    args.threads, chosen = bench_threads(args.threads, args.compare_eager)
     options = {"threads": args.threads} if args.threads else {}
     detector = Detector.from_file(args.model, providers=providers, **options)
+    busy = None
+    if args.threads:
+        print(f"threads: {args.threads} ({chosen})")
+        busy = oversubscription_warning(args.threads)
+        if busy:
+            warn(busy)
     try:
         batch = args.batch or detector.backend.max_batch
         count = max(batch, 8)
@@ -68,6 +79,7 @@ def run(args) -> int:
         report = {"model": args.model, "model_info": detector.info.summary(),
                   "backend": detector.backend.describe(), "machine": describe_machine(),
                   "batch": batch, "iterations": args.iterations, "warmup": args.warmup, "threads": args.threads,
+                  "threads_chosen_by": chosen, "oversubscribed": busy,
                   "inputs": f"images from {args.images}" if args.images else "synthetic 640x480 frames"}
         report.update(bench_model(detector, frames, batch, args.iterations, args.warmup))
         print(f"{args.model} ({detector.info.model} {detector.input_size[1]}x{detector.input_size[0]}, "

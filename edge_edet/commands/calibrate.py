@@ -46,8 +46,10 @@ def run(args) -> int:
     print(f"wrote {summary['output']}: int8 ({summary['method']}, {summary['images']} images, "
           f"{summary['quantized_convs']} convolutions quantised{fp16})")
     if summary.get("cache"):
-        print(f"wrote {summary['cache']}: TensorRT calibration cache ({summary['cache_algorithm']}), "
-              f"{summary['cache_tensors']} tensors")
+        # the method made the scales; the header names the TensorRT calibrator class that reads them as written
+        print(f"wrote {summary['cache']}: TensorRT calibration cache, {summary['cache_tensors']} tensors; scales "
+              f"made by {summary['method']} calibration, read by TensorRT's {summary['cache_calibrator']} "
+              f"(header {summary['cache_algorithm']})")
     return 0
 
 

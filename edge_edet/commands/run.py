@@ -84,7 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") ->
     out.add_argument("--output", action="append", default=[], metavar="URI",
                      help="where results go; may be given several times: a video file (.mp4, .avi, .mkv, .mov), "
                           "a JSON-lines file (.jsonl: frame index, timestamp, source, boxes in frame pixels, label, "
-                          "score), http://HOST:PORT (MJPEG preview; 127.0.0.1 = this machine only) or display://0 "
+                          "score), a folder DIR/ (one annotated image per frame, an image source's file names), "
+                          "http://HOST:PORT (MJPEG preview; 127.0.0.1 = this machine only) or display://0 "
                           "(a window); with several sources {source} in a file name makes one file per source "
                           "(out_{source}.mp4), a preview serves /stream/N.mjpg per source and all of them tiled")
     out.add_argument("--json", default=None, metavar="FILE",
@@ -215,7 +216,7 @@ def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
     try:
         for uri, kind, flag, index in outputs:
             if kind != "jsonl":  # JSON lines open last: nothing to discard before the model loads
-                keep(open_sink(uri, kind, title=title, sources=names), index)
+                keep(open_sink(uri, kind, title=title, sources=names, inputs=inputs), index)
         # 2. the model (once), then the sources
         from ..runtime.detector import Detector
 

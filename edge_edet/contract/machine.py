@@ -93,6 +93,24 @@ def gpu_info(index: int = 0) -> Dict[str, object]:
         return {"error": f"cuda-python: {exc}", "source": "cuda-python"}
 
 
+def nvml_available() -> bool:
+    """Whether NVIDIA's management library starts here (a desktop or data-centre driver): what GPU
+    metrics (Triton's, DCGM's) need.  False on CPU machines and on Jetsons, which have no NVML."""
+    import ctypes
+
+    try:
+        nvml = ctypes.CDLL("libnvidia-ml.so.1")
+    except OSError:
+        return False
+    try:
+        if nvml.nvmlInit_v2() != 0:
+            return False
+        nvml.nvmlShutdown()
+        return True
+    except AttributeError:
+        return False
+
+
 def _cuda_runtime():
     """cuda-python's runtime module (new and old import paths), or None."""
     try:

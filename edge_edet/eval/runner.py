@@ -16,6 +16,7 @@ import cv2
 
 from ..contract.cli import warn
 from ..contract.errors import EdgeEdetError
+from ..contract.progress import progress_bar
 from .coco import STAT_NAMES, detections_to_coco, evaluate, label_to_category, normalise_name
 
 MAX_EVAL_SCORE_THRESHOLD = 0.05  # above this, AP is visibly underestimated
@@ -55,8 +56,6 @@ def run_detector(detector, coco, images_dir: str, class_to_category: Dict[int, i
                  max_images: Optional[int] = None, progress: bool = True,
                  warn: Callable[[str], None] = warn) -> dict:
     """Detections (COCO result rows) for every readable image; unreadable ones skipped and listed."""
-    from tqdm import tqdm
-
     if not os.path.isdir(images_dir):
         raise EdgeEdetError(f"images folder {images_dir} does not exist")
     entries = image_entries(coco, max_images)
@@ -66,7 +65,7 @@ def run_detector(detector, coco, images_dir: str, class_to_category: Dict[int, i
     rows: List[dict] = []
     evaluated: List[int] = []
     skipped: List[dict] = []
-    with tqdm(total=len(entries), unit="img", desc="eval", disable=not progress, file=sys.stderr) as bar:
+    with progress_bar(len(entries), "eval", "img", enabled=progress) as bar:
         for start in range(0, len(entries), step):
             frames, ids = [], []
             for entry in entries[start:start + step]:
@@ -104,6 +103,11 @@ def evaluate_detector(detector, coco, images_dir: str, max_images: Optional[int]
     for message in (detector.info.weights_warning(), threshold_warning(float(detector.info.score_threshold))):
         if message:
             note(message)
+    lowered_from = getattr(detector.backend, "lowered_floor_from", None)
+    if lowered_from is not None:
+        print(f"edge-edet: scoring with the graph's score floor lowered from {lowered_from:g} to "
+             f"{float(detector.info.score_threshold):g} for this evaluation (AP needs the low-score boxes; "
+             "--keep-score-threshold keeps it)", file=sys.stderr, flush=True)
     known = {normalise_name(c["name"]): c for c in coco.dataset["categories"]}
     unmatched_labels = sorted({label for label in detector.labels
                                if normalise_name(label) not in known and label.upper() != "N/A"})

@@ -17,6 +17,7 @@ import numpy as np
 from ..contract.errors import EdgeEdetError
 from ..contract.metadata import DeployInfo
 from ..contract.names import INPUT_NAME
+from ..contract.progress import progress_bar
 from ..contract.letterbox import letterbox
 from ..contract.frames import iter_frames
 
@@ -46,9 +47,8 @@ def load_calibration_images(source: str, info: DeployInfo, num_images: int = 500
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="img", disable=not enabled, file=sys.stderr, leave=False)
+    """A live bar on a terminal, a plain line every 10 s in a pipe or log (contract.progress)."""
+    return progress_bar(total, desc, "img", enabled=enabled)
 
 
 class LetterboxedReader:

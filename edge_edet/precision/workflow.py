@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import List, Optional
 
 from ..contract.errors import EdgeEdetError
-from .cache import DEFAULT_TRT_VERSION, algorithm_for_method, trt_version_number, write_calibration_cache
+from .cache import (CALIBRATOR_CLASSES, DEFAULT_TRT_VERSION, algorithm_for_method, trt_version_number,
+                    write_calibration_cache)
 from .regions import check_deploy_graph
 from ..contract.fileio import check_distinct_outputs, check_output_file
 from ..contract.onnx_io import load_onnx, save_onnx_atomic
@@ -55,6 +56,7 @@ def calibrate_onnx(model_path: str, images: str, output: str, num_images: int = 
                "quantized_convs": sum(1 for n in quantized.graph.node if n.op_type == "Conv") - len(layers or [])}
     if cache:
         summary["cache_algorithm"] = algorithm_for_method(method)
+        summary["cache_calibrator"] = CALIBRATOR_CLASSES[summary["cache_algorithm"]]
         write_calibration_cache(cache, scales, trt_version, summary["cache_algorithm"])
         summary["cache"] = cache
         summary["cache_tensors"] = len(scales)

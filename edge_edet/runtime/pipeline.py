@@ -28,11 +28,10 @@ from typing import Callable, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from .analytics.draw import draw_analytics
 from .backends.base import BackendUnavailable
 from .batcher import FrameBatcher
 from .lanes import SourceLane
-from .overlay import draw_detections
+from .overlay import draw_overlay
 from .sources import FrameSource, open_source
 from .stats import STAGES, PipelineStats
 
@@ -251,9 +250,7 @@ class Pipeline:
         if self.render and image.shape[2] == 4:  # a BGRx source: the sinks draw and encode BGR
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
         if self.render and self.overlay:
-            if detections.analytics is not None:
-                draw_analytics(image, detections.analytics)
-            image = draw_detections(image, detections, lane.rate.rate)
+            image = draw_overlay(image, detections, lane.rate.rate)
         for sink in self.sinks + lane.sinks:
             sink.write(frame, detections, image if self.render else None)
             if sink.stop_requested and not self._stopping.is_set():

@@ -1,4 +1,5 @@
-"""Where a stream's results go: a window, a video file, a JSON-lines file, an MJPEG preview.
+"""Where a stream's results go: a window, a video file, a JSON-lines file, an MJPEG preview, a
+folder of annotated images.
 
 Every sink checks what it can at construction (a folder that is missing or unwritable, a video
 extension OpenCV cannot write, a busy port), so a mistake fails before the stream starts.  Files
@@ -20,7 +21,8 @@ import cv2
 import numpy as np
 
 from ..contract.errors import EdgeEdetError
-from ..contract.fileio import STREAM, check_output_file, describe_os_error, is_stream_target, partial_name
+from ..contract.fileio import (STREAM, check_output_file, describe_os_error, is_stream_target, partial_name, same_file,
+                               write_bytes_atomic)
 from .detections import Detections
 from ..contract.letterbox import letterbox
 from .mjpeg import MjpegServer
@@ -222,6 +224,110 @@ class JsonLinesSink(Sink):
             _remove(self.tmp)
 
 
+IMAGE_WRITE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def is_folder_output(uri: str) -> bool:
+    """`DIR/` (a trailing separator: created if missing) or an existing folder."""
+    text = str(uri)
+    return text.endswith(("/", os.sep)) or os.path.isdir(text)
+
+
+def _source_images(inputs) -> list:
+    """The image files an image source (folder, glob, single image) reads, for the overwrite check."""
+    from ..contract.source_uri import parse_source
+
+    images = []
+    for flag, value in inputs:
+        if flag == "--source" and value:
+            try:
+                spec = parse_source(value)
+            except EdgeEdetError:
+                continue  # opening the source says what is wrong with it
+            if spec.kind == "images":
+                images.extend(spec.target)
+    return images
+
+
+class ImageFolderSink(Sink):
+    """One annotated image per frame in a folder (`--output DIR/`, as Ultralytics and detectnet
+    save): an image source's own file names (a name met twice gets the frame index added), other
+    sources frame_000123.jpg.  Each image is written whole (temporary file, then rename); a folder
+    holding the source's images is refused, so no input is ever replaced; a folder this run created
+    and wrote nothing into is removed again."""
+
+    def __init__(self, path: str, inputs=(), flag: str = "--output"):
+        self.flag, self.shown = flag, path
+        self.folder = os.path.realpath(os.path.abspath(os.path.expanduser(str(path))))
+        if os.path.exists(self.folder) and not os.path.isdir(self.folder):
+            raise EdgeEdetError(f"{flag} {path} is a file; give a folder (a name ending in '/') for the images")
+        parent = os.path.dirname(self.folder)
+        if not os.path.isdir(self.folder) and not os.path.isdir(parent):
+            raise EdgeEdetError(f"{flag} {path}: folder {parent} does not exist")
+        for image in _source_images(inputs):
+            if same_file(os.path.dirname(os.path.abspath(image)), self.folder):
+                raise EdgeEdetError(f"{flag} {path} holds the source's images: the annotated images, which keep "
+                                    f"their names, would replace them; give another folder")
+        self.created = not os.path.isdir(self.folder)
+        if self.created:
+            try:
+                os.mkdir(self.folder)
+            except OSError as exc:
+                raise EdgeEdetError(f"{flag} {path}: cannot create the folder ({describe_os_error(exc)})") from None
+        try:
+            check_output_file(os.path.join(self.folder, "frame.jpg"), flag)  # writable? (a probe file)
+        except EdgeEdetError:
+            self._remove_if_created()
+            raise
+        self.names = set()
+        self.frames = 0
+
+    def _name(self, frame) -> str:
+        path = getattr(frame, "path", None)
+        name = os.path.basename(path) if path else f"frame_{int(frame.index):06d}.jpg"
+        stem, ext = os.path.splitext(name)
+        if ext.lower() not in IMAGE_WRITE_EXTENSIONS:
+            ext = ".jpg"
+        name = stem + ext
+        if name in self.names:
+            name = f"{stem}_{int(frame.index):06d}{ext}"
+        return name
+
+    def write(self, frame, detections, image):
+        name = self._name(frame)
+        target = os.path.join(self.folder, name)
+        source = getattr(frame, "path", None)
+        if source and os.path.exists(target) and same_file(source, target):  # never over an input
+            raise EdgeEdetError(f"{self.flag} {self.shown}: {target} is an input image; give another folder")
+        ok, data = cv2.imencode(os.path.splitext(name)[1], image)
+        if not ok:
+            raise EdgeEdetError(f"{self.flag} {self.shown}: OpenCV could not encode {name}")
+        try:
+            write_bytes_atomic(target, data)
+        except EdgeEdetError as exc:
+            raise EdgeEdetError(f"{self.flag} {self.shown}: {exc}; the {self.frames} images written before it "
+                                f"are kept") from None
+        self.names.add(name)
+        self.frames += 1
+
+    def _remove_if_created(self) -> None:
+        if self.created:
+            try:
+                os.rmdir(self.folder)  # only when empty
+            except OSError:
+                pass
+
+    def close(self):
+        if self.frames == 0:
+            self._remove_if_created()
+            print(f"edge-edet: warning: no frames reached {self.flag}, so no image was written to {self.shown}",
+                  file=sys.stderr)
+
+    def discard(self):
+        if self.frames == 0:
+            self._remove_if_created()
+
+
 def display_available() -> bool:
     """True when a window can be shown: a display is set and this OpenCV has a GUI back-end."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
@@ -292,27 +398,33 @@ def sink_kind(uri: str) -> str:
         return "mjpeg"
     if text == STREAM:
         return "jsonl"
+    if is_folder_output(text):
+        return "images"
     ext = os.path.splitext(lower)[1]
     if ext in JSON_LINES_EXTENSIONS:
         return "jsonl"
     if ext in VIDEO_CODECS:
         return "video"
     raise EdgeEdetError(f"--output {uri}: not a video file ({', '.join(VIDEO_CODECS)}), a JSON-lines file "
-                        f"({', '.join(JSON_LINES_EXTENSIONS)}), http://HOST:PORT (MJPEG preview) or display://0")
+                        f"({', '.join(JSON_LINES_EXTENSIONS)}), a folder for images (DIR/), http://HOST:PORT "
+                        f"(MJPEG preview) or display://0")
 
 
 def open_sink(uri: str, kind: str = None, title: str = "edge-edet", flag: str = None,
-              sources: Sequence[str] = ("",)) -> Sink:
+              sources: Sequence[str] = ("",), inputs=()) -> Sink:
     """The sink an output URI names, checked now (folder, codec, port) so a mistake costs no model load.
 
     video file -> VideoFileSink (its fps is set from the source before the first frame),
-    .jsonl -> JsonLinesSink, http://HOST:PORT -> MjpegSink, display://N -> WindowSink.
+    .jsonl -> JsonLinesSink, DIR/ -> ImageFolderSink, http://HOST:PORT -> MjpegSink, display://N -> WindowSink.
     `kind` forces the type (the `--json FILE` alias writes JSON lines whatever the extension);
-    `sources` names the sources a preview or a window shows (one stream each, and tiled).
+    `sources` names the sources a preview or a window shows (one stream each, and tiled);
+    `inputs` ((flag, path) pairs of the run) keep an image folder off the sources' images.
     """
     kind = kind or sink_kind(uri)
     if kind == "video":
         return VideoFileSink(uri)
+    if kind == "images":
+        return ImageFolderSink(uri, inputs, flag or "--output")
     if kind == "jsonl":
         return JsonLinesSink(uri, flag or "--output")
     if kind == "mjpeg":

@@ -142,8 +142,10 @@ class FrameSource:
         return probe() if probe is not None else None
 
     def describe(self) -> dict:
+        """paced: frames arrive at the source's own rate (a camera or stream, or a file read in real
+        time with --drop), so the run cannot go faster than `fps` whatever the engine does."""
         described = {"source": self.spec.shown, "kind": self.spec.kind, "live": self.live, "drop": self.drop,
-                     "fps": round(self.fps, 3) if self.fps else None}
+                     "fps": round(self.fps, 3) if self.fps else None, "paced": bool(self.live or self.realtime)}
         if self.decode is not None and self.spec.kind in ("file", "stream", "gstreamer"):
             described["decode"] = self.decode.describe()
         return described

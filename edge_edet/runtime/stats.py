@@ -98,11 +98,34 @@ class PipelineStats:
             result["end_to_end_vs_engine"] = round(result["end_to_end_fps"] / engine_fps, 3)
         if extra:
             result.update(extra)
+        result["paced_by_source"] = paced_by_source(result)
         return result
+
+
+PACED_SHARE = 0.9  # a paced run that delivered this share of the source's rate kept up with it
+
+
+def paced_by_source(summary: dict) -> bool:
+    """True when the source set the pace: it delivers at its own rate (camera, stream, a file read in
+    real time), the engine could have gone faster, and the run kept up with the source; then the
+    end-to-end share of engine-only FPS says nothing about the pipeline."""
+    source = summary.get("source") or {}
+    fps, e2e, engine = source.get("fps"), summary.get("end_to_end_fps"), summary.get("engine_fps")
+    if not (source.get("paced") and fps and e2e and engine):
+        return False
+    return engine > fps and e2e >= PACED_SHARE * fps
 
 
 def _ms(value) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+def _share(summary: dict) -> str:
+    if summary.get("paced_by_source"):
+        return f", paced by the source ({summary['source']['fps']:g} FPS)"
+    if summary.get("end_to_end_vs_engine"):
+        return f" ({summary['end_to_end_vs_engine'] * 100:.0f}% of engine)"
+    return ""
 
 
 def format_summary(summary: dict) -> str:
@@ -110,7 +133,7 @@ def format_summary(summary: dict) -> str:
     lines = [
         f"frames {summary['frames']}, dropped {summary['dropped']}, {summary['elapsed_s']:.2f} s",
         f"end-to-end FPS {_ms(summary['end_to_end_fps'])}, engine-only FPS {_ms(summary['engine_fps'])}"
-        + (f" ({summary['end_to_end_vs_engine'] * 100:.0f}% of engine)" if summary.get("end_to_end_vs_engine") else ""),
+        + _share(summary),
         f"{'stage':<8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}",
     ]
     rows = list(summary["stages"].items()) + [("latency", summary["latency"])]

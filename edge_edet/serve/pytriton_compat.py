@@ -13,6 +13,8 @@ a PyTriton whose proxy differs is refused with a sentence, not silently mis-serv
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..contract.errors import EdgeEdetError
@@ -78,3 +80,29 @@ def patch_model(model) -> None:
         return files
 
     model.get_proxy_model_files = proxy_files
+
+
+@contextlib.contextmanager
+def server_in_own_process_group():
+    """Start tritonserver (PyTriton launches it with `sh`) in a process group of its own.
+
+    Otherwise a signal to the whole group (Ctrl-C in a terminal, `timeout`, systemd's stop) reaches
+    Triton and its Python back-end stub directly, as well as us: the stub dies mid-way, its
+    resource tracker reports "leaked shared_memory objects", and Triton prints "Signal (2) received"
+    once per signal.  In its own group only we get the signal, and PyTriton's stop() shuts the
+    server down in order (Triton still dies with us: PyTriton sets PR_SET_PDEATHSIG)."""
+    try:
+        import sh
+    except ImportError:  # PyTriton without sh fails on its own, with its own message
+        yield
+        return
+    defaults = getattr(getattr(sh, "Command", None), "_call_args", None)
+    if not isinstance(defaults, dict) or "new_group" not in defaults:
+        yield  # an sh without the option: the server shares our group, as before
+        return
+    before = defaults["new_group"]
+    defaults["new_group"] = True
+    try:
+        yield
+    finally:
+        defaults["new_group"] = before

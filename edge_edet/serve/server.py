@@ -23,7 +23,9 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
+from ..contract.cli import counted
 from ..contract.errors import EdgeEdetError
+from ..contract.machine import nvml_available
 from ..contract.metadata import METADATA_KEY
 from ..runtime.backends import open_backend
 from ..runtime.backends.triton_backend import MODEL_NAME, is_triton_uri
@@ -124,7 +126,7 @@ class Server:
             from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
         except ImportError:
             raise EdgeEdetError(f"edge-edet serve needs PyTriton: {INSTALL}") from None
-        from .pytriton_compat import patch_model
+        from .pytriton_compat import patch_model, server_in_own_process_group
 
         options = self.options
         use_own_libpython()
@@ -133,7 +135,10 @@ class Server:
         config = TritonConfig(http_address=options.host, http_port=options.http_port, grpc_address=options.host,
                               grpc_port=options.grpc_port, metrics_address=options.host,
                               metrics_port=options.metrics_port, log_verbose=0,
-                              log_file=None if options.verbose else self.log_file, exit_timeout_secs=5)
+                              log_file=None if options.verbose else self.log_file, exit_timeout_secs=5,
+                              # GPU metrics need NVML: without it Triton's DCGM prints "Error: Failed to
+                              # initialize NVML" on the console (every CPU machine, every Jetson)
+                              allow_gpu_metrics=nvml_available())
         # PyTriton guards these endpoints with a generated token; statistics stay open (read-only) so
         # clients can split network time from inference and read the mean batch size
         security = TritonSecurityConfig(restricted_endpoints=list(RESTRICTED_ENDPOINTS))
@@ -153,7 +158,8 @@ class Server:
         model._get_triton_model_config().backend_parameters[METADATA_KEY] = self.info.to_json()
         patch_model(model)
         try:
-            self.triton.run()
+            with server_in_own_process_group():
+                self.triton.run()
         except EdgeEdetError:
             raise
         except Exception as exc:
@@ -176,7 +182,7 @@ class Server:
         else:
             batching = (f"static batch {self.batch} (export with --dynamic-batch N to batch frames from many "
                         f"clients)")
-        return (f"serving {self.name} ({info.model} {height}x{width}, {len(info.labels)} classes, {info.precision}, "
+        return (f"serving {self.name} ({info.model} {height}x{width}, {counted(len(info.labels), 'class')}, {info.precision}, "
                 f"{self.backends[0].name}, {o.instances} instance(s)), {batching}, on grpc {o.host}:{o.grpc_port}, "
                 f"http {o.host}:{o.http_port}, metrics {o.host}:{o.metrics_port}\n"
                 f"clients: edge-edet run --engine triton://{o.host}:{o.grpc_port}/{self.name} --source ...")

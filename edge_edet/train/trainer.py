@@ -221,34 +221,38 @@ class Trainer:
         self.labels = self._labels()
         self.cfg = get_config(options.model, num_classes=len(self.labels), input_size=options.input_size)
         anchors = generate_anchors(self.cfg)
-        train_records, report = read_coco(options.train_annotations, options.train_images, self.labels,
-                                          need_boxes=True)
-        _warn(report.summary())
         val_records, val_report = read_coco(options.val_annotations, options.val_images, self.labels)
         _warn(val_report.summary())
         if options.max_val_images:
             val_records = val_records[:options.max_val_images]
+        self.val_set = DetectionDataset(val_records, self.cfg, anchors, train=False)
+        self.model = build_model(options, len(self.labels)).to(self.device)
+        self.elapsed_before = 0.0  # seconds spent in earlier sessions of this run (resume)
+        self.eval_reserve = 0.0  # seconds kept back from training for the final validation pass
+        self.eval_estimate = None
+        if self.budget_s:  # first, before the training set is read: a budget too small is refused at once
+            self.eval_estimate = self.estimate_eval_seconds(self.model)
+            self.reserve_for_eval(self.eval_estimate)
+        train_records, report = read_coco(options.train_annotations, options.train_images, self.labels,
+                                          need_boxes=True)
+        _warn(report.summary())
         self.val_coco = load_coco(options.val_annotations)
         self.train_set = DetectionDataset(train_records, self.cfg, anchors, train=True,
                                           scale_range=(options.scale_min, options.scale_max), seed=options.seed)
-        self.val_set = DetectionDataset(val_records, self.cfg, anchors, train=False)
         self.steps_per_epoch = len(self.train_set) // options.batch_size or 1
         if options.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, options.max_steps_per_epoch)
         self.total_steps = self.steps_per_epoch * options.epochs
         self.warmup_steps = int(round(options.warmup_epochs * self.steps_per_epoch))
-        self.model = build_model(options, len(self.labels)).to(self.device)
         freeze(self.model, options.freeze_stages, options.freeze_backbone_bn)
         self.optimizer = make_optimizer(self.model, options.lr, options.weight_decay)
         self.ema = ModelEma(self.model, options.ema_decay)
         self.start_epoch = 0
         self.step = 0
         self.best_ap = -1.0
-        self.elapsed_before = 0.0  # seconds spent in earlier sessions of this run (resume)
         self.out_of_time = False
         self.created_output = not os.path.isdir(options.output)
         os.makedirs(options.output, exist_ok=True)  # only once every check passed: no empty run folders
-        self.eval_reserve = 0.0  # seconds kept back from training for the final validation pass
         self.log = CsvLog(os.path.join(options.output, "log.csv"))
         if options.resume:
             self._resume()
@@ -323,16 +327,20 @@ class Trainer:
         """True when training must stop so the last validation still ends within the budget."""
         return bool(self.budget_s) and self.elapsed() + self.step_seconds + self.eval_reserve >= self.budget_s
 
-    def estimate_eval_seconds(self) -> float:
-        """Time of one validation pass, from one timed batch (the first real pass replaces it)."""
+    def estimate_eval_seconds(self, module=None) -> float:
+        """Time of one validation pass, from one timed batch (the first real pass replaces it);
+        `module`: the network to time (default the EMA weights, the ones validated)."""
+        module = module if module is not None else self.ema.module
+        was_training = module.training
         batch = min(len(self.val_set), self.options.eval_batch_size)
         images = torch.utils.data.default_collate([self.val_set[i] for i in range(batch)])[0]
         images = images.to(self.device).float()
-        self.ema.module.eval()
+        module.eval()
         with torch.no_grad():
-            reference_detect(self.ema.module, images[:1], pre_nms_top_k=1000, score_threshold=0.001)  # warm-up
+            reference_detect(module, images[:1], pre_nms_top_k=1000, score_threshold=0.001)  # warm-up
             started = time.time()
-            reference_detect(self.ema.module, images, pre_nms_top_k=1000, score_threshold=0.001)
+            reference_detect(module, images, pre_nms_top_k=1000, score_threshold=0.001)
+        module.train(was_training)
         per_image = (time.time() - started) / batch
         return 1.2 * per_image * len(self.val_set) + 5.0  # image loading, COCO scoring and checkpoints on top
 
@@ -417,8 +425,8 @@ class Trainer:
             handle.write("\n".join(self.labels) + "\n")
         stats = {}
         self.bar = TrainProgress(self.total_steps, self.budget_s, options.log_every, enabled=options.progress)
-        if self.budget_s:
-            self.reserve_for_eval(self.estimate_eval_seconds())
+        if self.budget_s:  # again, with the whole setup spent (the timed batch from __init__ reused)
+            self.reserve_for_eval(self.eval_estimate or self.estimate_eval_seconds())
         for epoch in range(self.start_epoch, options.epochs):
             started = time.time()
             train = self.train_epoch(epoch)

@@ -1,15 +1,16 @@
-"""The analytics overlay: track trails, counting lines with their counts, zones with occupancy, a
-counts panel.  Drawn before the boxes (overlay.draw_detections adds the IDs to the tags); a
-track's trail has its box's colour, and a line flashes white on the frame a track crosses it.
+"""The analytics overlay: track trails, counting lines with their names, zones with occupancy, a
+counts panel.  Drawn before the boxes (overlay.draw_overlay), into the same tags.TagLayout, so the
+zone and line tags, the panel and the box labels keep off each other; a track's trail has its
+box's colour, and a line flashes white on the frame a track crosses it.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import cv2
 import numpy as np
 
-from ..overlay import FONT, overlay_scale, track_color
+from ..tags import FONT, TagLayout, overlay_scale, track_color
 
 if TYPE_CHECKING:
     from .stream import AnalyticsFrame
@@ -19,14 +20,13 @@ ZONE_COLOR = (255, 160, 0)  # azure
 FLASH_COLOR = (255, 255, 255)
 
 
-def _text(frame, text, origin, scale, color, thickness=1):
-    cv2.putText(frame, text, origin, FONT, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
-    cv2.putText(frame, text, origin, FONT, scale, color, thickness, cv2.LINE_AA)
-
-
-def draw_analytics(frame: np.ndarray, view: "AnalyticsFrame") -> np.ndarray:
-    """Zones, lines, trails and a counts panel (top right), in place, under the detection boxes."""
+def draw_analytics(frame: np.ndarray, view: "AnalyticsFrame", layout: Optional[TagLayout] = None) -> np.ndarray:
+    """Zones, lines, trails and a counts panel (top right), in place, under the detection boxes;
+    `layout`: the frame's tags (the boxes' labels are placed into it afterwards)."""
     font_scale, thickness = overlay_scale(frame)
+    if layout is None:
+        layout = TagLayout(frame, font_scale)
+    layout.reserve(_draw_panel(frame, view, font_scale))
     if view.zones:
         overlay = frame.copy()
         for zone in view.zones:
@@ -35,8 +35,7 @@ def draw_analytics(frame: np.ndarray, view: "AnalyticsFrame") -> np.ndarray:
         for zone in view.zones:
             pts = np.round(np.asarray(zone.points)).astype(np.int32)
             cv2.polylines(frame, [pts], True, ZONE_COLOR, thickness, cv2.LINE_AA)
-            _text(frame, f"{zone.name}: {view.occupied.get(zone.name, 0)}", tuple(pts[0] + [4, 18]), font_scale,
-                  ZONE_COLOR)
+    arrows = []
     flash = bool(view.crossed)
     for line in view.lines:
         p1 = tuple(int(round(v)) for v in line.p1)
@@ -49,17 +48,30 @@ def draw_analytics(frame: np.ndarray, view: "AnalyticsFrame") -> np.ndarray:
         tip = mid + normal * 25 * max(1.0, font_scale * 2)
         cv2.arrowedLine(frame, tuple(int(v) for v in mid), tuple(int(v) for v in tip), LINE_COLOR, thickness,
                         cv2.LINE_AA, tipLength=0.35)
-        _text(frame, line.name, (tuple(int(v) for v in tip + [4, 0])), font_scale, LINE_COLOR)  # counts: the panel
+        arrows.append((line.name, tip, normal))
     for track_id, trail in view.trails.items():
         if len(trail) > 1:
             pts = np.round(np.asarray(trail)).astype(np.int32)
             cv2.polylines(frame, [pts], False, track_color(track_id), thickness, cv2.LINE_AA)
-    _draw_panel(frame, view, font_scale, thickness)
+    # the tags last, over the shapes and trails: a zone's just inside its top-left corner, a line's
+    # name past its arrow's tip (counts: the panel)
+    for zone in view.zones:
+        pts = np.asarray(zone.points, float)
+        text = f"{zone.name}: {view.occupied.get(zone.name, 0)}"
+        w, h, _ = layout.size(text)
+        left, top, right, bottom = pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()
+        layout.draw(frame, text, ZONE_COLOR, [(left + 4, top + 4), (left, top - h), (right - w - 4, top + 4),
+                                              (left + 4, bottom - h - 4), (left, bottom)])
+    for name, tip, normal in arrows:
+        w, h, _ = layout.size(name)
+        # beyond the tip, on the arrow's side: left of it when the arrow points left
+        x = tip[0] + 4 if normal[0] >= 0 else tip[0] - w - 4
+        layout.draw(frame, name, LINE_COLOR, [(x, tip[1] - h / 2), (x, tip[1] + h / 2), (x, tip[1] - 1.5 * h)])
     return frame
 
 
-def _draw_panel(frame, view: "AnalyticsFrame", font_scale: float, thickness: int) -> None:
-    """The counts, top right, white on a darkened box."""
+def _draw_panel(frame, view: "AnalyticsFrame", font_scale: float) -> tuple:
+    """The counts, top right, white on a darkened box; returns the box (x1, y1, x2, y2)."""
     rows = [f"tracks {view.counts['tracks']}"]
     for name, c in view.counts["lines"].items():
         rows.append(f"{name}: in {c['in']}  out {c['out']}")
@@ -71,6 +83,7 @@ def _draw_panel(frame, view: "AnalyticsFrame", font_scale: float, thickness: int
     height, width = frame.shape[:2]
     x0, y1 = max(0, width - box_w - 4), min(height, 4 + step * len(rows) + 4)
     region = frame[4:y1, x0:width - 4]
-    region[:] = (region * 0.45).astype(np.uint8)
+    region[:] = (region * 0.35).astype(np.uint8)
     for k, text in enumerate(rows):
         cv2.putText(frame, text, (x0 + 6, 4 + step * (k + 1) - 4), FONT, font_scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return x0, 4, width - 4, y1

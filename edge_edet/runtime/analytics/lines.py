@@ -39,11 +39,14 @@ class LineCounter:
         boxes = np.asarray(boxes, np.float64)
         points = anchor_points(boxes) if anchors is None else anchors
         distance = self.line.signed_distance(points)
-        band = np.maximum(MIN_DEAD_BAND_PX, DEAD_BAND * (boxes[:, 3] - boxes[:, 1]))
-        side = np.where(distance > band, 1, np.where(distance < -band, -1, 0)).astype(np.int8)
+        band = boxes[:, 3] - boxes[:, 1]
+        band *= DEAD_BAND
+        np.maximum(band, MIN_DEAD_BAND_PX, out=band)
+        clear = np.abs(distance) > band
+        side = np.where(distance > 0, 1, -1).astype(np.int8)
+        side[~clear] = 0
         previous = self._sides[ids]
-        flipped = (side != 0) & (previous != 0) & (side != previous)
-        clear = side != 0
+        flipped = clear & (previous != 0) & (side != previous)
         self._sides[ids[clear]] = side[clear]
         events = []
         if flipped.any():

@@ -71,7 +71,8 @@ class StreamAnalytics:
             self.add_shapes(resolve(self._pending, *frame_size))
             self._pending = []
         result = self.update(boxes, scores, class_ids, labels, frame_index, timestamp)
-        trails = {int(i): list(self.tracker.trails[int(i)]) for i in result.ids}
+        tracks = self.tracker.trails
+        trails = {i: list(tracks[i]) for i in result.ids.tolist()}
         crossed = {i for counter in self.lines for i in counter.crossed_now}
         return AnalyticsFrame(result.track_ids, trails, crossed, self.counts(),
                               [c.line for c in self.lines], [z.zone for z in self.zones],

@@ -80,7 +80,7 @@ def _match(assign, iou_all: np.ndarray, track_rows: np.ndarray, det_cols: np.nda
     if rows_n == 0 or cols_n == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty, np.arange(rows_n), np.arange(cols_n)
-    iou = iou_all[track_rows[:, None], det_cols]
+    iou = iou_all.take(track_rows, axis=0).take(det_cols, axis=1)  # a few times faster than [rows[:, None], cols]
     rows, cols = assign(iou, maximize=True)
     good = iou[rows, cols] >= threshold
     rows, cols = rows[good], cols[good]

@@ -6,7 +6,6 @@ the first frame it is seen inside to the last; a track that is briefly lost keep
 """
 from __future__ import annotations
 
-import collections
 from typing import Dict, Iterable, Sequence, Tuple
 
 import numpy as np
@@ -27,19 +26,19 @@ class ZoneCounter:
         ids = np.asarray(ids, np.int64)
         if anchors is None:
             anchors = anchor_points(boxes)
-        inside = self.zone.contains(anchors).tolist() if ids.size else []
-        self.inside_now = {}
-        outside = []
-        for track_id, is_in, label in zip(ids.tolist(), inside, labels):
-            if is_in:
-                self.inside_now[track_id] = label
-                visit = self.visits.get(track_id)
-                if visit is None:
-                    self.visits_total += 1
-                self.visits[track_id] = (timestamp if visit is None else visit[0], timestamp)
-            elif track_id in self.visits:
-                outside.append(track_id)
-        self.forget(outside)
+        track_ids = ids.tolist()
+        inside = np.flatnonzero(self.zone.contains(anchors)).tolist() if track_ids else []
+        self.inside_now = {track_ids[k]: labels[k] for k in inside}
+        visits = self.visits
+        for track_id in self.inside_now:
+            visit = visits.get(track_id)
+            if visit is None:
+                self.visits_total += 1
+                visits[track_id] = (timestamp, timestamp)
+            else:
+                visits[track_id] = (visit[0], timestamp)
+        if len(visits) > len(self.inside_now):  # open visits of tracks seen outside now end
+            self.forget([t for t in track_ids if t in visits and t not in self.inside_now])
 
     def forget(self, track_ids: Iterable[int]) -> None:
         """Tracks seen outside, or expired: their open visits end at their last sighting inside."""
@@ -53,12 +52,23 @@ class ZoneCounter:
 
     def counts(self) -> dict:
         """occupancy / by_class: inside now; dwell_s: open visits (track id -> seconds so far);
-        mean_dwell_s: finished visits; max_dwell_s: finished and open ones."""
-        dwell = {str(tid): round(last - entered, 2) for tid, (entered, last) in sorted(self.visits.items())}
-        longest = max([self.closed_max] + list(dwell.values())) if (self.closed_count or dwell) else None
+        mean_dwell_s / max_dwell_s: over finished and open visits alike (None only before the first
+        visit), so one person inside on the first frame reads 0.0 for both."""
+        dwell, total, longest = {}, self.closed_total, self.closed_max
+        for track_id, (entered, last) in sorted(self.visits.items()):
+            seconds = last - entered
+            dwell[str(track_id)] = round(seconds, 2)
+            total += seconds
+            longest = max(longest, seconds)
+        visits = self.closed_count + len(dwell)
+        mean = total / visits if visits else None
+        longest = longest if visits else None
+        by_class: Dict[str, int] = {}
+        for label in self.inside_now.values():
+            by_class[label] = by_class.get(label, 0) + 1
         return {"occupancy": len(self.inside_now),
-                "by_class": dict(sorted(collections.Counter(self.inside_now.values()).items())),
+                "by_class": dict(sorted(by_class.items())),
                 "visits": self.visits_total,
                 "dwell_s": dwell,
-                "mean_dwell_s": round(self.closed_total / self.closed_count, 2) if self.closed_count else None,
+                "mean_dwell_s": round(mean, 2) if mean is not None else None,
                 "max_dwell_s": round(longest, 2) if longest is not None else None}

@@ -1,8 +1,9 @@
 """ONNX Runtime back-end: CPU here; CUDA / TensorRT execution providers with onnxruntime-gpu."""
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -58,7 +59,11 @@ def check_graph_matches_metadata(session, info, path: str) -> None:
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
-    def __init__(self, path: str, providers: Optional[Sequence[str]] = None, threads: int = 0, **_ignored):
+    def __init__(self, path: str, providers: Optional[Sequence[str]] = None, threads: int = 0,
+                 score_floor: Optional[float] = None, **_ignored):
+        """score_floor: run with the graph's score threshold lowered to this (eval: AP needs the
+        low-score boxes a graph exported for display drops); self.lowered_floor_from then holds the
+        threshold the graph was exported with."""
         try:
             import onnxruntime as ort
         except ImportError:
@@ -73,6 +78,10 @@ class OnnxRuntimeBackend(Backend):
             # run Q/DQ as written (TensorRT's arithmetic): fused into ONNX Runtime's int8 kernels on a CPU
             # without VNNI the u8 x s8 products saturate; the person detector lost ~5 AP (docs/precision.md)
             options.add_session_config_entry("session.disable_quant_qdq", "1")
+        self.lowered_floor_from: Optional[float] = None
+        self._overrides: List = []  # the OrtValues an override points at must outlive the session
+        if score_floor is not None and float(score_floor) < float(self.info.score_threshold):
+            self._lower_score_floor(proto, options, float(score_floor))
         try:
             self.session = ort.InferenceSession(path, sess_options=options, providers=resolve_providers(providers))
         except EdgeEdetError:
@@ -86,6 +95,26 @@ class OnnxRuntimeBackend(Backend):
         self.max_batch = self.info.batch if self.dynamic_batch else int(batch_dim)
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.path = path
+
+    def _lower_score_floor(self, proto, options, floor: float) -> None:
+        """Override the score-threshold initializer of every NonMaxSuppression node (nms onnx), or
+        lower the floor the host applies (nms none); an EfficientNMS plugin graph keeps its own."""
+        import onnxruntime as ort
+
+        if self.info.nms == "onnx":
+            initializers = {init.name for init in proto.graph.initializer}
+            names = {node.input[4] for node in proto.graph.node
+                     if node.op_type == "NonMaxSuppression" and len(node.input) > 4 and node.input[4] in initializers}
+            if not names:
+                return
+            for name in sorted(names):
+                value = ort.OrtValue.ortvalue_from_numpy(np.array([floor], np.float32))
+                options.add_initializer(name, value)
+                self._overrides.append(value)
+        elif self.info.nms != "none":
+            return
+        self.lowered_floor_from = float(self.info.score_threshold)
+        self.info = dataclasses.replace(self.info, score_threshold=floor)
 
     def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
         outputs = self.session.run(self.output_names, {INPUT_NAME: images})
