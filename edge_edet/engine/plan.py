@@ -120,8 +120,9 @@ def check_board(options: BuildOptions, board: Optional[str]) -> None:
                             f"built on the board runs on that board")
 
 
-def make_plan(version, facts: GraphFacts, options: BuildOptions) -> BuildPlan:
-    """All build decisions for TensorRT `version` (a TrtVersion or its string) and this graph."""
+def make_plan(version, facts: GraphFacts, options: BuildOptions, board: Optional[str] = None) -> BuildPlan:
+    """All build decisions for TensorRT `version` (a TrtVersion or its string) and this graph, on `board`
+    (the Jetson model the build runs on, None off a Jetson)."""
     check_options(options)
     version = version if isinstance(version, TrtVersion) else TrtVersion.parse(version)
     generation = version.generation
@@ -197,7 +198,7 @@ def make_plan(version, facts: GraphFacts, options: BuildOptions) -> BuildPlan:
         notes.append("the graph uses EfficientNMS_TRT, deprecated since TensorRT 10.12 with no replacement "
                      "planned; `--nms onnx` exports keep working on every version")
     _plan_profile(plan, facts, options)
-    _plan_dla(plan, version, options)
+    _plan_dla(plan, version, options, board)
     _plan_compatibility(plan, version, facts, options)
     if options.workspace_mib > 1024:
         notes.append(f"workspace {options.workspace_mib} MiB: {LOW_MEMORY_HINT}")
@@ -229,11 +230,12 @@ def _plan_profile(plan: BuildPlan, facts: GraphFacts, options: BuildOptions) -> 
     plan.profile = tuple((b, height, width, 3) for b in (low, opt, high))
 
 
-def _plan_dla(plan: BuildPlan, version: TrtVersion, options: BuildOptions) -> None:
+def _plan_dla(plan: BuildPlan, version: TrtVersion, options: BuildOptions, board: Optional[str]) -> None:
     if options.dla_core is None:
         return
-    if not version.supports_dla:
-        raise EdgeEdetError(version.dla_refusal())
+    refusal = version.dla_refusal(board)
+    if refusal:
+        raise EdgeEdetError(refusal)
     if plan.target_precision == "fp32":
         raise EdgeEdetError("DLA runs FP16 or INT8 only; add --precision fp16 (or int8) with --dla-core")
     plan.dla_core = options.dla_core
