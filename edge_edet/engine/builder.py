@@ -333,7 +333,7 @@ def build_engine(options: BuildOptions, log: Callable[[str], None] = print) -> B
     counts = layer_report.count_precisions(layers)
     summary = layer_report.summary_line(counts)
     log(f"layer precision: {summary}")
-    refusal = verify_precision(plan.target_precision, counts)
+    refusal = verify_precision(plan.target_precision, counts, plan.expect_fp16)
     if refusal:
         raise EdgeEdetError(f"{refusal}; the engine was not written (see --verbose for TensorRT's log)")
     precision = lowest_precision(counts) or plan.target_precision

@@ -28,6 +28,7 @@ from ..contract.names import BUILD_PRECISIONS, ENGINE_EXTENSIONS
 PRECISION_CHOICES = BUILD_PRECISIONS
 DEFAULT_WORKSPACE_MIB = 1024
 PRECISION_ORDER = ("int8", "fp16", "fp32")  # lowest first: an engine "is" the lowest precision it uses
+MAX_OPSET_8X = 17  # TensorRT 8.5 / 8.6's ONNX parser: opsets up to 17
 LOW_MEMORY_HINT = ("on a 4 GB board use --workspace 256 (or lower) and add swap "
                    "(`sudo fallocate -l 4G /swapfile && sudo mkswap /swapfile && sudo swapon /swapfile`)")
 
@@ -65,6 +66,7 @@ class BuildPlan:
     dla_core: Optional[int] = None
     hardware_compatibility: Optional[str] = None  # HardwareCompatibilityLevel member name
     progress_monitor: bool = False
+    expect_fp16: bool = False  # an INT8 + FP16 graph: the layer proof also wants FP16 layers
     notes: List[str] = field(default_factory=list)  # sentences printed before the build
 
     def flags_record(self) -> dict:
@@ -141,6 +143,11 @@ def make_plan(version, facts: GraphFacts, options: BuildOptions, board: Optional
     if graph == "int8" and options.calib_cache:
         raise EdgeEdetError(f"{name} carries its INT8 scales in Q/DQ nodes; drop --calib-cache")
 
+    if generation == "8.x" and facts.opset > MAX_OPSET_8X:
+        hint = (" (an INT8 + FP16 graph from `calibrate --fp16`: calibrate without --fp16 for TensorRT 8.x, whose "
+                "builder flags run the float layers in FP16)" if facts.fp16_compute else "; export with --opset 17")
+        raise EdgeEdetError(f"{name} is ONNX opset {facts.opset} and TensorRT {version} parses opsets up to "
+                            f"{MAX_OPSET_8X}{hint}")
     if generation == GEN_11:
         plan.strongly_typed = True  # always on in 11 (the creation flag is deprecated and ignored)
         if options.calib_cache:
@@ -162,6 +169,13 @@ def make_plan(version, facts: GraphFacts, options: BuildOptions, board: Optional
         plan.network_flags = ["STRONGLY_TYPED"]
         plan.target_precision = graph
         notes.append(f"TensorRT {version}: {graph} graph, strongly typed build (precision from the graph)")
+    if plan.strongly_typed and graph == "int8":
+        if facts.fp16_compute:
+            plan.expect_fp16 = True
+            notes.append("INT8 + FP16 graph: INT8 convolutions, the float layers between them in FP16")
+        else:
+            notes.append(f"strongly typed INT8: the layers between the INT8 convolutions run in FP32 as the graph "
+                         f"types them; `edge-edet calibrate --fp16` writes them in FP16 (faster)")
     else:
         if version.needs_explicit_batch_flag:
             plan.network_flags = ["EXPLICIT_BATCH"]
@@ -269,15 +283,19 @@ def lowest_precision(counts: dict) -> Optional[str]:
     return None
 
 
-def verify_precision(target: str, counts: dict) -> Optional[str]:
+def verify_precision(target: str, counts: dict, expect_fp16: bool = False) -> Optional[str]:
     """A sentence if the layer report contradicts the precision asked for, else None.
 
     This is the guard against the silent-FP32 trap: an FP16 or INT8 build whose engine has no
-    layer in that precision is refused, whatever the builder said.
+    layer in that precision is refused, whatever the builder said.  `expect_fp16`: an INT8 + FP16
+    graph must also show FP16 layers (its float compute), not FP32 ones only.
     """
     known = sum(counts.get(name, 0) for name in PRECISION_ORDER)
     if not known:
         return None  # the inspector gave no per-layer types; nothing to prove either way
+    if expect_fp16 and counts.get("fp16", 0) == 0:
+        return (f"the INT8 + FP16 graph built with no FP16 layer ({counts.get('int8', 0)} INT8, "
+                f"{counts.get('fp32', 0)} FP32): its float compute ran in FP32")
     if target in ("fp16", "best") and counts.get("fp16", 0) + counts.get("int8", 0) == 0:
         return f"the engine was asked for {target} but all {known} layers run in FP32"
     if target == "int8" and counts.get("int8", 0) == 0:

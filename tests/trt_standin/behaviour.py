@@ -157,6 +157,8 @@ def make_behaviours(ctx):
                     return None
         if flag("force_fp32"):
             precision, fp16 = "fp32", False  # a test asks for the silent-FP32 trap
+        if flag("drop_fp16_compute"):
+            fp16 = False  # a test asks for an INT8 engine whose float layers came out FP32
         engine = {"version": version, "io": network._io, "precision": precision, "fp16_compute": fp16,
                   "profiles": [p._shapes.get("images") for p in config._profiles],
                   "version_compatible": "VERSION_COMPATIBLE" in flags, "flags": sorted(flags),
