@@ -221,6 +221,23 @@ def test_qdq_graph(trt, tmp_path):
     assert result.precision == "int8"
 
 
+def test_int8_fp16_graph_builds_int8_with_fp16_layers(trt, tmp_path):
+    """`calibrate --fp16`: strongly typed TensorRT builds the float layers between the INT8 ones in FP16;
+    an engine whose float layers came out FP32 is refused.  TensorRT 8.x cannot parse it (opset 19)."""
+    onnx_path = make_onnx(tmp_path / "m.onnx", precision="int8_fp16")
+    if major(trt) < 10:
+        with pytest.raises(EdgeEdetError, match="calibrate without --fp16"):
+            build(tmp_path, onnx=onnx_path)
+        return
+    result = build(tmp_path, onnx=onnx_path)
+    assert result.precision == "int8" and result.layer_counts["int8"] >= 1 and result.layer_counts["fp16"] >= 1
+    plain = build(tmp_path, name="plain", onnx=make_onnx(tmp_path / "p.onnx", precision="int8"))
+    assert plain.layer_counts["fp16"] == 0 and plain.layer_counts["fp32"] >= 1  # what strong typing does to Q/DQ alone
+    trt._standin_drop_fp16_compute = True
+    with pytest.raises(EdgeEdetError, match="no FP16 layer"):
+        build(tmp_path, name="lost", onnx=onnx_path)
+
+
 def test_dynamic_batch_profile(trt, tmp_path):
     result = build(tmp_path, onnx=make_onnx(tmp_path / "dyn.onnx", dynamic=True, batch=4), precision="fp16",
                    batch=(1, 2, 4))
@@ -480,3 +497,22 @@ def test_docs_api_table_is_what_the_script_writes(tmp_path):
     assert done.returncode == 0, done.stderr
     with open(os.path.join(repo, "docs", "tensorrt_api.md")) as handle:
         assert handle.read() == out.read_text(), "run `python scripts/trt_api_table.py` and commit docs/tensorrt_api.md"
+
+
+def test_unreachable_wheels_fail_under_ci_and_skip_with_the_reason_elsewhere(tmp_path):
+    """An empty cache and no package index: outside CI the conformance tests skip, saying why; under
+    CI=true (where pip can always reach the index) the same run fails instead of passing on skips."""
+    import subprocess
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")}
+    env.update(EDGE_EDET_TRT_BINDINGS=str(tmp_path / "empty_cache"), PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1",
+               PIP_FIND_LINKS="", PYTHONPATH=os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH")])))
+    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+               os.path.join(repo, "tests", "test_trt_conformance.py"), "-k", "test_fp32_build and 10.3.0"]
+    outside = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert outside.returncode == 0 and "1 skipped" in outside.stdout, outside.stdout + outside.stderr
+    assert "SKIPPED" in outside.stdout and "tensorrt-cu12-bindings==10.3.0" in outside.stdout
+    inside = subprocess.run(command, cwd=repo, env=dict(env, CI="true"), capture_output=True, text=True, timeout=300)
+    assert inside.returncode == 1 and "CI=true: pip download tensorrt-cu12-bindings==10.3.0" in inside.stdout, \
+        inside.stdout + inside.stderr
