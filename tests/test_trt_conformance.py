@@ -203,9 +203,12 @@ def test_int8_from_a_calibration_cache(trt, tmp_path):
 def test_legacy_int8_builds_where_deprecation_warnings_are_errors(trt, tmp_path):
     """TensorRT 10.1+ deprecates the calibrator path and its bindings warn through Python: with warnings
     turned into errors (python -W error, pytest filterwarnings) the 10.x INT8-from-cache build must still work."""
-    if major(trt) >= 11:
-        pytest.skip(f"TensorRT {trt.__version__} has no calibrator path (refused by the plan, tested above)")
     import warnings
+
+    if major(trt) >= 11:  # no calibrator path at all: refused by the plan before TensorRT is touched
+        with pytest.raises(EdgeEdetError, match="removed implicit INT8"):
+            build(tmp_path, onnx=make_onnx(tmp_path / "m.onnx"), precision="int8", calib_cache=cache_file(tmp_path))
+        return
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -362,8 +365,10 @@ def test_backend_closed_from_another_thread_leaks_nothing(trt, tmp_path):
 
 def test_a_dla_engine_is_loaded_on_the_core_it_was_built_for(trt, tmp_path):
     """TensorRT runs a deserialized DLA engine on Runtime.DLA_core, which must be set before loading."""
-    if trt.__version__ not in DLA_VERSIONS:
-        pytest.skip(f"TensorRT {trt.__version__} has no DLA")
+    if trt.__version__ not in DLA_VERSIONS:  # refused before any engine exists
+        with pytest.raises(EdgeEdetError, match="DLA"):
+            backend_for(tmp_path, graph={"precision": "fp16"}, dla_core=1, gpu_fallback=True)
+        return
     backend = backend_for(tmp_path, graph={"precision": "fp16"}, dla_core=1, gpu_fallback=True)
     assert backend.engine._data["loaded_on_dla_core"] == 1
     backend.close()

@@ -169,13 +169,6 @@ def make_plan(version, facts: GraphFacts, options: BuildOptions, board: Optional
         plan.network_flags = ["STRONGLY_TYPED"]
         plan.target_precision = graph
         notes.append(f"TensorRT {version}: {graph} graph, strongly typed build (precision from the graph)")
-    if plan.strongly_typed and graph == "int8":
-        if facts.fp16_compute:
-            plan.expect_fp16 = True
-            notes.append("INT8 + FP16 graph: INT8 convolutions, the float layers between them in FP16")
-        else:
-            notes.append(f"strongly typed INT8: the layers between the INT8 convolutions run in FP32 as the graph "
-                         f"types them; `edge-edet calibrate --fp16` writes them in FP16 (faster)")
     else:
         if version.needs_explicit_batch_flag:
             plan.network_flags = ["EXPLICIT_BATCH"]
@@ -208,6 +201,13 @@ def make_plan(version, facts: GraphFacts, options: BuildOptions, board: Optional
         elif options.calib_cache:
             raise EdgeEdetError(f"--calib-cache is only used for --precision int8 or best, not {wanted}")
 
+    if plan.strongly_typed and graph == "int8":
+        if facts.fp16_compute:
+            plan.expect_fp16 = True
+            notes.append("INT8 + FP16 graph: INT8 convolutions, the float layers between them in FP16")
+        else:
+            notes.append(f"strongly typed INT8: the layers between the INT8 convolutions run in FP32 as the graph "
+                         f"types them; `edge-edet calibrate --fp16` writes them in FP16 (faster)")
     if facts.uses_efficient_nms and version.tuple >= (10, 12, 0):
         notes.append("the graph uses EfficientNMS_TRT, deprecated since TensorRT 10.12 with no replacement "
                      "planned; `--nms onnx` exports keep working on every version")
