@@ -130,6 +130,7 @@ def build_module(api: Api, access_log: Optional[StandinAccessLog] = None, plugin
                 if found[0] != "property":
                     raise AttributeError(f"TensorRT {version}: {owner_name}.{name} is a {found[0]}, not a settable "
                                          f"property; it cannot be assigned")
+                log.add(found[1], name)  # a property set is a use of it too
             object.__setattr__(self, name, value)
 
     ctx = types.SimpleNamespace(version=version, api=api, classes=classes, plugins=list(plugins),
