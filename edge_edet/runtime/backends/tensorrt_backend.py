@@ -168,7 +168,8 @@ class TensorRTBackend(Backend):
             if extra.get("version_compatible"):
                 self.runtime.engine_host_code_allowed = True
             if extra.get("dla_core") is not None:  # IRuntime::setDLACore: "the DLA core that the deserialized
-                self.runtime.DLA_core = int(extra["dla_core"])  # engine must execute on", set before loading it
+                # engine must execute on", set before loading it (tested on the stand-ins; needs a Jetson to confirm)
+                self.runtime.DLA_core = int(extra["dla_core"])
             self.engine = self.runtime.deserialize_cuda_engine(blob)
             if self.engine is None:
                 raise EdgeEdetError(explain_load_failure(self.logger.since(mark), path, extra, self.trt_version,
