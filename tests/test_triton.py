@@ -485,6 +485,36 @@ def test_serve_bad_input(server, deploy_onnx, tmp_path):
     assert os.listdir(tmp_path) == ["foreign.onnx"]
 
 
+@pytest.mark.slow
+@needs_pytriton
+def test_a_static_export_is_served_whole(tmp_path):
+    """The default (batch-1) export: Triton's config says max_batch_size 0 with the full [1,H,W,3]
+    dims, the client sends the frame whole, and the answer is ONNX Runtime's."""
+    import edge_edet
+    from edge_edet.export import export_onnx
+    from edge_edet.runtime.backends import open_backend
+    from edge_edet.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    path = str(tmp_path / "static.onnx")
+    export_onnx(edge_edet.create_model("lite0", num_classes=2, input_size=256), path, labels=["person", "bicycle"],
+                score_threshold=0.001, log=lambda *a: None)
+    process = ServeProcess(path, name="static")
+    try:
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{process.grpc}")
+        config = client.get_model_config("static", as_json=True)["config"]
+        client.close()
+        assert int(config.get("max_batch_size", 0)) == 0 and config["input"][0]["dims"] == ["1", "256", "256", "3"]
+        remote = open_backend(process.uri)
+        assert remote.max_batch == 1 and not remote.dynamic_batch
+        frame = np.random.default_rng(0).integers(0, 255, (1, 256, 256, 3), dtype=np.uint8)
+        got, want = remote.infer(frame), OnnxRuntimeBackend(path).infer(frame)
+        remote.close()
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)
+    finally:
+        assert process.terminate() == 0, process.output
+
+
 # -- faults -----------------------------------------------------------------------------------------
 @pytest.mark.slow
 @needs_pytriton
