@@ -31,7 +31,7 @@ On a Jetson without PyTorch or ONNX Runtime (stock JetPack), export and calibrat
 and copy the files into OUT first; the script then only builds and benchmarks:
   OUT/MODEL.onnx            from  edge-edet export --model MODEL --weights W --nms onnx --output MODEL.onnx
   OUT/MODEL_int8.onnx       from  edge-edet calibrate --model MODEL.onnx --images DIR --output MODEL_int8.onnx
-                                  --cache MODEL.calib   (int8 with INT8_MODE=qdq)
+                                  --cache MODEL.calib [--fp16: TensorRT 10.x / 11.x]   (int8 with INT8_MODE=qdq)
   OUT/MODEL.calib           the same calibrate command's --cache (int8 with INT8_MODE=cache; best uses it if there)
 A step whose files are missing and whose tool (torch, onnxruntime) is missing stops the script
 before any build, naming the files to copy.
@@ -114,8 +114,10 @@ for model in "${model_list[@]}"; do
   elif ! run $EDGE_EDET "${export_args[@]}"; then failed+=("$model (export)"); continue; fi
 
   if [[ " ${need_calibrate[*]} " == *" $model "* ]]; then
+    # strongly typed TensorRT (10.x Q/DQ, 11.x) runs the float layers in the graph's types: FP16 there
+    fp16=(); [[ "$INT8_MODE" == "qdq" && "$TRT_MAJOR" -ge 10 ]] && fp16=(--fp16)
     run $EDGE_EDET calibrate --model "$onnx" --images "$IMAGES" --output "$OUT/${model}_int8.onnx" \
-      --cache "$OUT/$model.calib" || { failed+=("$model (calibrate)"); continue; }
+      --cache "$OUT/$model.calib" "${fp16[@]}" || { failed+=("$model (calibrate)"); continue; }
   fi
 
   for precision in "${precision_list[@]}"; do

@@ -3,6 +3,7 @@
 
     python scripts/precision_table.py --weights person --workdir runs/precision
     python scripts/precision_table.py --weights person --rows fp32,int8_entropy   # only these rows
+    python scripts/precision_table.py --weights person --rows fp32,int8_percentile,int8_fp16  # INT8 + FP16
 
 Exports the person detector (lite0 at 320, score threshold 0.001 for AP), converts it to FP16,
 calibrates INT8 on 500 person_coco/train images (entropy and percentile from one pass over the images; the
@@ -27,6 +28,7 @@ sys.path.insert(0, REPO)  # this checkout's edge_edet, as the `python -m edge_ed
 RANGES_FORMAT = 2  # 2: entropy is the EntropyCalibration2 search (precision/entropy.py); older files are redone
 ROWS = [("fp32", "FP32"), ("fp16", "FP16"), ("int8_entropy", "INT8 entropy (EntropyCalibration2 search)"),
         ("int8_percentile", "INT8 percentile"), ("int8_mixed", "INT8 mixed (percentile, 8 most sensitive layers fp16)"),
+        ("int8_fp16", "INT8 + FP16 compute (percentile, `calibrate --fp16`: strongly typed TensorRT)"),
         ("int8_ort", "INT8 minmax, ONNX Runtime CPU layout (not for TensorRT)")]
 
 
@@ -95,7 +97,7 @@ def main() -> int:
     if todo("fp16"):
         cli("convert", "--precision", "fp16", path["fp32"], path["fp16"])
 
-    int8_keys = [k for k in ("int8_entropy", "int8_percentile", "int8_mixed", "int8_ort") if todo(k)]
+    int8_keys = [k for k in ("int8_entropy", "int8_percentile", "int8_mixed", "int8_ort", "int8_fp16") if todo(k)]
     if int8_keys:
         import onnx
 
@@ -142,6 +144,9 @@ def main() -> int:
         if "int8_percentile" in int8_keys:
             graph, _ = quantize_int8(model, images, "percentile", calibration=ranges["percentile"])
             save_onnx_atomic(graph, path["int8_percentile"])
+        if "int8_fp16" in int8_keys:
+            graph, _ = quantize_int8(model, images, "percentile", calibration=ranges["percentile"], fp16=True)
+            save_onnx_atomic(graph, path["int8_fp16"])
 
     metrics = {}
     for key, _ in rows:
@@ -166,6 +171,12 @@ def main() -> int:
     print(table)
     print(f"\nONNX Runtime {onnxruntime.__version__}, CPUs: {_cpu_name()}, calibration: {args.num_images} images "
           f"of {args.calib_images}, eval: {args.val_annotations}")
+    if "int8_fp16" in path:
+        import onnx
+
+        extra = json.loads({p.key: p.value for p in onnx.load(path["int8_fp16"], load_external_data=False)
+                            .metadata_props}["edge_edet"]).get("extra", {})
+        print(f"INT8 + FP16: {extra.get('int8', {}).get('fp16_casts_added')} Cast nodes added by the FP16 compute")
     with open(os.path.join(args.workdir, "precision_table.json"), "w") as handle:
         json.dump({"metrics": metrics, "latency_ms": latency, "table": table}, handle, indent=2)
     return 0

@@ -39,7 +39,9 @@ def test_jetson_report():
               "opencv": {"version": "4.8.0", "GStreamer": True, "FFmpeg": False, "V4L2": True}}
     lines = report_lines(report)
     assert lines[0].startswith("board        NVIDIA Jetson Orin Nano") and "R36" in lines[0]
-    assert "TensorRT     10.3.0 (10.x build path; DLA supported)" in lines
+    assert "TensorRT     10.3.0 (10.x build path; no DLA on this board)" in lines  # Orin Nano has no DLA
+    assert "TensorRT     10.3.0 (10.x build path; DLA supported)" in report_lines(
+        dict(report, jetson="NVIDIA Jetson AGX Orin Developer Kit"))
     assert any("Orin (compute 8.7, 7620 MiB" in line for line in lines)
     assert any("GStreamer yes, FFmpeg no, V4L2 yes" in line for line in lines)
     assert not any("CSI cameras need GStreamer" in line for line in lines)

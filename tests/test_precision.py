@@ -342,3 +342,87 @@ def test_bad_inputs_give_one_sentence_and_no_output(graphs, tmp_path, capsys):
            output, "does not exist")
     _fails(["convert", graphs["fp16"], output], capsys, output, "already an fp16 graph")
     _fails(["convert", foreign, output], capsys, output, "not exported by `edge-edet export`")
+
+
+# ------------------------------------------------------------------------------------ INT8 + FP16
+def test_int8_fp16_graph_computes_in_fp16_between_its_int8_layers(graphs, tmp_path):
+    """`calibrate --fp16`: the Q/DQ graph with its float compute in float16 (scales and weights fp16, so
+    each DequantizeLinear feeds its convolution float16), pre-processing and the tail float32 as in the
+    FP16 conversion, fp32 I/O; it runs in ONNX Runtime and follows the plain INT8 graph."""
+    from onnx import TensorProto
+
+    out = str(tmp_path / "lite0_int8_fp16.onnx")
+    assert main(["calibrate", "--model", graphs["fp32"], "--images", graphs["images"], "--num-images", "4",
+                 "--method", "minmax", "--fp16", "--output", out, "--no-progress"]) == 0
+    model = onnx.load(out)
+    onnx.checker.check_model(model, full_check=True)
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [19]
+    plain = onnx.load(graphs["int8"])
+    assert [(i.name, i.type.tensor_type.elem_type) for i in model.graph.input] == \
+        [(i.name, i.type.tensor_type.elem_type) for i in plain.graph.input]
+    assert [(o.name, o.type.tensor_type.elem_type) for o in model.graph.output] == \
+        [(o.name, o.type.tensor_type.elem_type) for o in plain.graph.output]
+    inits = {i.name: i for i in model.graph.initializer}
+    producers = _producers(model)
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    for conv in convs:
+        for index in (0, 1):
+            dq = producers[conv.input[index]]
+            assert dq.op_type == "DequantizeLinear" and inits[dq.input[1]].data_type == TensorProto.FLOAT16, conv.name
+    typed = onnx.shape_inference.infer_shapes(model)
+    types = {v.name: v.type.tensor_type.elem_type for v in list(typed.graph.value_info) + list(typed.graph.output)}
+    regions = split_regions(onnx.load(graphs["fp32"]))
+    float32_nodes = set(regions.float_only)
+    for node in model.graph.node:
+        for name in node.output:
+            if node.name in float32_nodes and types.get(name) in (TensorProto.FLOAT, TensorProto.FLOAT16):
+                assert types[name] == TensorProto.FLOAT, f"{node.name} ({node.op_type}) left float32"
+    network_out = [types.get(c.output[0]) for c in convs]
+    assert network_out.count(TensorProto.FLOAT16) == len(convs)  # every convolution computes in fp16
+    extra = read_onnx_metadata(out).extra["int8"]
+    casts = sum(1 for n in model.graph.node if n.op_type == "Cast") - sum(1 for n in plain.graph.node
+                                                                         if n.op_type == "Cast")
+    assert extra["fp16_compute"] is True and extra["fp16_casts_added"] == casts and 0 < casts < 60
+    from edge_edet.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from edge_edet.contract.letterbox import letterbox
+
+    image = letterbox(_frame(1), read_onnx_metadata(out).input_size)
+    image = (image[0] if isinstance(image, tuple) else image)[None].astype(np.uint8)
+    half = OnnxRuntimeBackend(out).infer(image)
+    full = OnnxRuntimeBackend(graphs["int8"]).infer(image)
+    assert np.abs(half["detection_scores"][0, :20] - full["detection_scores"][0, :20]).max() < 0.05
+
+
+def test_percentile_ranges_are_the_99_999th_percentile_of_the_values(graphs):
+    """The default method's ranges against np.quantile of the very tensors, computed here from the
+    network's own outputs (not from the calibrator).  The calibrator reads the quantile off a 1024-bin
+    histogram, so a range is checked where the 99.999th and the 99.9th percentiles lie several bins
+    apart: it must sit nearer the 99.999th (a calibrator cutting at 99.0 or 99.9 lands nearer the other)."""
+    import onnxruntime as ort
+
+    from edge_edet.precision.calibration_data import load_calibration_images
+    from edge_edet.precision.quantize import calibrate
+
+    model = onnx.load(graphs["fp32"])
+    info = read_onnx_metadata(graphs["fp32"])
+    images = load_calibration_images(graphs["images"], info, 2, progress=False)
+    ranges = calibrate(model, images, "percentile", progress=False, all_tensors=False).ranges
+    names = sorted(ranges)
+    probe = onnx.load(graphs["fp32"])
+    del probe.graph.output[:]
+    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(name) for name in names)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    values = {name: [] for name in names}
+    for image in images:
+        for name, array in zip(names, session.run(names, {"images": image[None]})):
+            values[name].append(np.asarray(array, np.float64).ravel())
+    checked = 0
+    for name in names:
+        data = np.concatenate(values[name])
+        bin_width = 2 * np.abs(data).max() / 1024
+        for side, got in ((1, ranges[name][1]), (-1, ranges[name][0])):
+            wanted, loose = (np.quantile(data, 0.5 + side * (p / 200.0)) for p in (99.999, 99.9))
+            if abs(wanted - loose) > 4 * bin_width:
+                assert abs(got - wanted) < abs(got - loose), (name, side, got, wanted, loose)
+                checked += 1
+    assert checked >= 10, f"only {checked} ranges could tell the 99.999th percentile from the 99.9th"

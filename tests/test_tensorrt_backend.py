@@ -185,3 +185,53 @@ def test_real_engine_runs_from_a_worker_thread(tmp_path, deploy_lite0):
     times = backend.time_gpu(batch=1, iterations=5, warmup=2)
     assert len(times) == 5 and all(t > 0 for t in times)
     backend.close()
+
+
+def _iou(a, b):
+    x1, y1 = np.maximum(a[:2], b[:2])
+    x2, y2 = np.minimum(a[2:], b[2:])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@pytest.mark.parametrize("precision,min_iou,max_score_diff", [("fp32", 0.9, 0.02), ("fp16", 0.8, 0.05)])
+def test_real_engine_detections_match_onnx_runtime_on_the_same_frames(tmp_path, precision, min_iou, max_score_diff):
+    """The first GPU this project meets checks the whole TensorRT path against the CPU reference: the
+    bundled person detector, exported once, run by ONNX Runtime and by a TensorRT engine built from
+    that ONNX on 20 real COCO frames; every confident ONNX Runtime detection must have a TensorRT twin."""
+    pytest.importorskip("tensorrt", reason="TensorRT is not installed (needs an NVIDIA GPU: JetPack, or "
+                                           "`pip install tensorrt` on a desktop GPU); CI has none")
+    pytest.importorskip("pycuda.driver", reason="pycuda is not installed (needs CUDA)")
+    import glob
+    import os
+
+    import cv2
+
+    from conftest import shared_path
+    from edge_edet.cli import main as cli_main
+    from edge_edet.engine.builder import build_engine
+    from edge_edet.engine.plan import BuildOptions
+
+    onnx_path = str(tmp_path / "person.onnx")
+    assert cli_main(["export", "--model", "lite0", "--weights", "person", "--output", onnx_path]) == 0
+    engine = str(tmp_path / f"person_{precision}.trt")
+    build_engine(BuildOptions(onnx=onnx_path, engine=engine, precision=precision, workspace_mib=1024), log=print)
+    reference, candidate = Detector.from_file(onnx_path), Detector.from_file(engine)
+    frames = [cv2.imread(p) for p in sorted(glob.glob(os.path.join(shared_path("data", "person_coco", "val"),
+                                                                    "*.jpg")))[:20]]
+    matched = confident = 0
+    for frame in frames:
+        want, got = reference.detect(frame)[0], candidate.detect(frame)[0]
+        for box, score in zip(want.boxes, want.scores):
+            if score < 0.5:
+                continue
+            confident += 1
+            ious = [_iou(box, other) for other in got.boxes]
+            best = int(np.argmax(ious)) if ious else -1
+            if best >= 0 and ious[best] >= min_iou and abs(got.scores[best] - score) <= max_score_diff:
+                matched += 1
+    assert confident >= 10, "the person detector found too few people to compare"
+    assert matched >= 0.95 * confident, f"{matched} of {confident} ONNX Runtime detections have a TensorRT twin"
+    reference.close()
+    candidate.close()

@@ -208,6 +208,80 @@ def test_served_batch_rules():
         served_batch(_info(1, False), 4, "m")
 
 
+@pytest.mark.parametrize("batch,dynamic,max_batch,expected_max,lead,batcher", [
+    (1, False, 1, 0, [1], False),  # the default export: Triton must not batch a fixed batch dimension
+    (2, False, 2, 0, [2], False),
+    (4, True, 4, 4, [], True),  # --dynamic-batch 4: Triton batches up to 4
+    (4, True, 1, 1, [], False)])
+def test_repository_batching_follows_tritons_rule(batch, dynamic, max_batch, expected_max, lead, batcher):
+    """Triton's onnxruntime and TensorRT back-ends require dimension 0 of the model to be variable (-1)
+    whenever max_batch_size > 0: a static export is served with max_batch_size 0 and its full dims."""
+    from edge_edet.serve.repository import model_config
+
+    config = model_config(_info(batch, dynamic), "m", engine=False, max_batch=max_batch)
+    assert config.max_batch_size == expected_max and config.HasField("dynamic_batching") is batcher
+    assert list(config.input[0].dims) == lead + [320, 320, 3]
+    assert [list(t.dims) for t in config.output] == [lead + [1], lead + [100, 4], lead + [100], lead + [100]]
+
+
+def _write_onnx(tmp_path, **info):
+    """A tiny graph with the deploy contract and this metadata (test_engine_build's graph)."""
+    from dataclasses import replace
+
+    import onnx
+    from test_engine_build import deploy_info, make_onnx
+
+    from edge_edet.contract.metadata import write_onnx_metadata
+
+    path = make_onnx(tmp_path / "tiny.onnx", plugin="EfficientNMS_TRT" if info.get("nms") == "efficientnms" else None)
+    model = onnx.load(path)
+    write_onnx_metadata(model, replace(deploy_info(), **info))
+    onnx.save(model, path)
+    return path
+
+
+def test_efficientnms_export_is_refused_for_onnx_runtime(tmp_path, capsys):
+    from edge_edet.cli import main as cli_main
+
+    model = _write_onnx(tmp_path, nms="efficientnms")
+    http, grpc, metrics = free_ports()
+    for argv in (["triton-repo", "--engine", model, "--repo", str(tmp_path / "repo")],
+                 ["serve", "--engine", model, "--http-port", str(http), "--grpc-port", str(grpc),
+                  "--metrics-port", str(metrics)]):
+        assert cli_main(argv) == 2
+        line = one_sentence(capsys.readouterr().err)
+        assert "EfficientNMS_TRT" in line and "--nms onnx" in line and "plan" in line, line
+    assert sorted(os.listdir(tmp_path)) == ["tiny.onnx"]  # no repository written
+
+
+def test_triton_repo_names_the_version_compatible_flag_and_warns_on_a_min_batch_above_one(tmp_path, capsys):
+    """Triton's TensorRT back-end loads a version-compatible plan only with
+    --backend-config=tensorrt,version-compatible=true; an engine whose profile starts above 1 refuses
+    Triton's batch-1 requests."""
+    from edge_edet.cli import main as cli_main
+    from edge_edet.contract.metadata import write_sidecar
+    from edge_edet.serve.tensors import VERSION_COMPATIBLE_FLAG
+
+    assert VERSION_COMPATIBLE_FLAG == "--backend-config=tensorrt,version-compatible=true"
+    plan = tmp_path / "d0.plan"
+    plan.write_bytes(b"a TensorRT plan")
+    write_sidecar(str(plan), DeployInfo(model="d0", input_size=(512, 512), labels=["person"], mean=(0, 0, 0),
+                                        std=(1, 1, 1), batch=8, dynamic_batch=True, precision="fp16",
+                                        extra={"version_compatible": True, "batch_profile": [2, 4, 8]}))
+    assert cli_main(["triton-repo", "--engine", str(plan), "--repo", str(tmp_path / "repo")]) == 0
+    captured = capsys.readouterr()
+    assert f"tritonserver --model-repository {tmp_path / 'repo'} {VERSION_COMPATIBLE_FLAG}" in captured.out
+    assert "smallest batch is 2" in captured.err and "--batch 1:4:8" in captured.err
+    write_sidecar(str(plan), DeployInfo(model="d0", input_size=(512, 512), labels=["person"], mean=(0, 0, 0),
+                                        std=(1, 1, 1), batch=8, dynamic_batch=True, precision="fp16",
+                                        extra={"batch_profile": [1, 4, 8]}))
+    assert cli_main(["triton-repo", "--engine", str(plan), "--repo", str(tmp_path / "repo2")]) == 0
+    captured = capsys.readouterr()
+    assert "--backend-config" not in captured.out and "warning" not in captured.err
+    with open(os.path.join(REPO, "docs", "scale_out.md")) as handle:
+        assert VERSION_COMPATIBLE_FLAG in handle.read()
+
+
 def test_libpython_folder_goes_first():
     from edge_edet.serve.environment import python_library_dir, use_own_libpython
 
@@ -409,6 +483,36 @@ def test_serve_bad_input(server, deploy_onnx, tmp_path):
         result = cli("serve", *args, timeout=60)
         assert result.returncode == 2 and expected in one_sentence(result.stderr), result.stderr
     assert os.listdir(tmp_path) == ["foreign.onnx"]
+
+
+@pytest.mark.slow
+@needs_pytriton
+def test_a_static_export_is_served_whole(tmp_path):
+    """The default (batch-1) export: Triton's config says max_batch_size 0 with the full [1,H,W,3]
+    dims, the client sends the frame whole, and the answer is ONNX Runtime's."""
+    import edge_edet
+    from edge_edet.export import export_onnx
+    from edge_edet.runtime.backends import open_backend
+    from edge_edet.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    path = str(tmp_path / "static.onnx")
+    export_onnx(edge_edet.create_model("lite0", num_classes=2, input_size=256), path, labels=["person", "bicycle"],
+                score_threshold=0.001, log=lambda *a: None)
+    process = ServeProcess(path, name="static")
+    try:
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{process.grpc}")
+        config = client.get_model_config("static", as_json=True)["config"]
+        client.close()
+        assert int(config.get("max_batch_size", 0)) == 0 and config["input"][0]["dims"] == ["1", "256", "256", "3"]
+        remote = open_backend(process.uri)
+        assert remote.max_batch == 1 and not remote.dynamic_batch
+        frame = np.random.default_rng(0).integers(0, 255, (1, 256, 256, 3), dtype=np.uint8)
+        got, want = remote.infer(frame), OnnxRuntimeBackend(path).infer(frame)
+        remote.close()
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)
+    finally:
+        assert process.terminate() == 0, process.output
 
 
 # -- faults -----------------------------------------------------------------------------------------

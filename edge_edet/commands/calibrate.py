@@ -21,6 +21,10 @@ def register(subparsers) -> None:
     parser.add_argument("--method", choices=CALIBRATION_METHODS, default=DEFAULT_CALIBRATION_METHOD,
                         help="range statistic: entropy = TensorRT's EntropyCalibration2 KL search, percentile = "
                              "99.999th percentile (default), minmax = extremes; see docs/precision.md")
+    parser.add_argument("--fp16", action="store_true",
+                        help="INT8 + FP16: the float compute between the INT8 layers in float16 (sensitive ops kept "
+                             "fp32, as `convert --precision fp16` does), for strongly typed TensorRT 10.x / 11.x, which "
+                             "otherwise runs it in FP32 (ONNX opset 19: not for TensorRT 8.x, whose flags add FP16)")
     parser.add_argument("--mixed", action="store_true",
                         help="keep the most INT8-sensitive convolutions (measured) in fp16")
     parser.add_argument("--mixed-layers", type=_positive, default=None,
@@ -41,8 +45,10 @@ def run(args) -> int:
     summary = calibrate_onnx(args.model, args.images, args.output, num_images=args.num_images, method=args.method,
                              mixed=args.mixed, mixed_layers=args.mixed_layers, cache=args.cache,
                              trt_version=args.trt_version, progress=not args.no_progress,
-                             log=lambda message: print(message, file=sys.stderr))
+                             log=lambda message: print(message, file=sys.stderr), fp16=args.fp16)
     fp16 = f", {len(summary['fp16_layers'])} convolutions in fp16" if summary["fp16_layers"] else ""
+    if summary["fp16_compute"]:
+        fp16 += f", float compute in fp16 ({summary['fp16_casts_added']} Cast nodes added)"
     print(f"wrote {summary['output']}: int8 ({summary['method']}, {summary['images']} images, "
           f"{summary['quantized_convs']} convolutions quantised{fp16})")
     if summary.get("cache"):

@@ -38,7 +38,10 @@ def report_lines(report: dict) -> list:
         try:
             version = TrtVersion.parse(trt)
             gen = version.generation
-            dla = "DLA supported" if version.supports_dla else "no DLA in this version"
+            if not version.supports_dla:
+                dla = "no DLA in this version"
+            else:  # the board decides too: Orin Nano and Thor have none; 11.4.1 has it on AGX Orin only
+                dla = "no DLA on this board" if version.dla_refusal(report.get("jetson")) else "DLA supported"
             lines.append(f"TensorRT     {trt} ({gen} build path; {dla})")
         except Exception as exc:  # an unsupported (too old) TensorRT is a finding, not a crash
             lines.append(f"TensorRT     {trt} ({exc})")

@@ -27,12 +27,20 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..serve.repository import write_repository
+    import sys
+
+    from ..serve.repository import read_artifact, write_repository
+    from ..serve.tensors import serving_warnings, tritonserver_flags
 
     folder = write_repository(args.model, args.repo, name=args.name, force=args.force, max_batch=args.max_batch,
                               instances=args.instances, max_queue_delay_us=args.max_queue_delay_us)
+    info = read_artifact(args.model)
+    flags = "".join(f" {flag}" for flag in tritonserver_flags(info))
+    why = " (the flag lets Triton load a version-compatible plan)" if flags else ""
     print(f"wrote {folder} (config.pbtxt, labels.txt, 1/); serve it with "
-          f"`tritonserver --model-repository {args.repo}`")
+          f"`tritonserver --model-repository {args.repo}{flags}`{why}")
+    for warning in serving_warnings(info):
+        print(warning, file=sys.stderr)
     return 0
 
 

@@ -8,10 +8,12 @@ rather than written.  The engine and its sidecar `<engine>.json` are written ato
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional
 
@@ -75,6 +77,16 @@ def enum_member(enum, name: str, what: str, version: str):
     except AttributeError:
         raise EdgeEdetError(f"TensorRT {version} has no {what}.{name}; this build plan does not fit it "
                             f"(please report: the version dispatch should have refused it)") from None
+
+
+@contextlib.contextmanager
+def deprecated_tensorrt_call():
+    """Around a TensorRT call that 10.1+ deprecates (the INT8 calibrator path): its bindings warn through
+    Python (DeprecationWarning), which becomes an exception wherever warnings are errors (`python -W
+    error`, pytest's filterwarnings).  The plan already told the user; the build must not fail on it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
 
 
 def network_creation_flags(trt, plan: BuildPlan) -> int:
@@ -179,10 +191,11 @@ def configure(trt, builder, plan: BuildPlan, options: BuildOptions, log):
         config.add_optimization_profile(profile)
     if plan.calibration_cache:
         cache = cache_for_version(read_cache_bytes(plan.calibration_cache), trt.__version__, plan.calibration_cache)
-        calibrator = make_cache_calibrator(trt, cache)
-        config.int8_calibrator = calibrator
-        if profile is not None:
-            config.set_calibration_profile(profile)
+        with deprecated_tensorrt_call():  # deprecated since 10.1 (implicit INT8), still working in 10.x
+            calibrator = make_cache_calibrator(trt, cache)
+            config.int8_calibrator = calibrator
+            if profile is not None:
+                config.set_calibration_profile(profile)
         keepalive.append(calibrator)
     if plan.dla_core is not None:
         cores = int(builder.num_DLA_cores)
@@ -268,7 +281,7 @@ def build_engine(options: BuildOptions, log: Callable[[str], None] = print) -> B
     facts = preflight(options)
     trt = import_tensorrt("building an engine")
     version = TrtVersion.parse(trt.__version__)
-    plan = make_plan(version, facts, options)
+    plan = make_plan(version, facts, options, board=jetson_model())
     log(f"TensorRT {version} ({plan.generation}): {os.path.basename(options.onnx)} "
         f"[{facts.precision} graph] -> {options.engine} [{plan.target_precision}]")
     for note in plan.notes:
@@ -320,7 +333,7 @@ def build_engine(options: BuildOptions, log: Callable[[str], None] = print) -> B
     counts = layer_report.count_precisions(layers)
     summary = layer_report.summary_line(counts)
     log(f"layer precision: {summary}")
-    refusal = verify_precision(plan.target_precision, counts)
+    refusal = verify_precision(plan.target_precision, counts, plan.expect_fp16)
     if refusal:
         raise EdgeEdetError(f"{refusal}; the engine was not written (see --verbose for TensorRT's log)")
     precision = lowest_precision(counts) or plan.target_precision

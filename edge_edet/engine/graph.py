@@ -29,6 +29,12 @@ class GraphFacts:
     input_name: str = INPUT_NAME
     input_shape: Tuple = ()  # ints for fixed dims, None for symbolic ones
     output_names: List[str] = field(default_factory=list)
+    opset: int = 0  # the default ONNX domain's opset (TensorRT 8.x parses up to 17)
+
+    @property
+    def fp16_compute(self) -> bool:
+        """An INT8 graph whose float compute is float16 (`edge-edet calibrate --fp16`; its metadata says so)."""
+        return self.has_qdq and bool(((self.info.extra or {}).get("int8") or {}).get("fp16_compute"))
 
     @property
     def dynamic_batch(self) -> bool:
@@ -85,9 +91,10 @@ def facts_from_model(model, path: str) -> GraphFacts:
                 and node.op_type not in plugins:
             plugins.append(node.op_type)
     has_fp16 = has_fp16 or any(v.type.tensor_type.elem_type == TensorProto.FLOAT16 for v in graph.value_info)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     return GraphFacts(path=path, info=info, precision=graph_precision(has_qdq, has_fp16), has_qdq=has_qdq,
                       has_fp16=has_fp16, plugins=plugins, input_name=INPUT_NAME, input_shape=shape,
-                      output_names=[o.name for o in graph.output])
+                      output_names=[o.name for o in graph.output], opset=opset)
 
 
 def _all_nodes(graph):

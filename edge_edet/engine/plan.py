@@ -28,6 +28,7 @@ from ..contract.names import BUILD_PRECISIONS, ENGINE_EXTENSIONS
 PRECISION_CHOICES = BUILD_PRECISIONS
 DEFAULT_WORKSPACE_MIB = 1024
 PRECISION_ORDER = ("int8", "fp16", "fp32")  # lowest first: an engine "is" the lowest precision it uses
+MAX_OPSET_8X = 17  # TensorRT 8.5 / 8.6's ONNX parser: opsets up to 17
 LOW_MEMORY_HINT = ("on a 4 GB board use --workspace 256 (or lower) and add swap "
                    "(`sudo fallocate -l 4G /swapfile && sudo mkswap /swapfile && sudo swapon /swapfile`)")
 
@@ -65,6 +66,7 @@ class BuildPlan:
     dla_core: Optional[int] = None
     hardware_compatibility: Optional[str] = None  # HardwareCompatibilityLevel member name
     progress_monitor: bool = False
+    expect_fp16: bool = False  # an INT8 + FP16 graph: the layer proof also wants FP16 layers
     notes: List[str] = field(default_factory=list)  # sentences printed before the build
 
     def flags_record(self) -> dict:
@@ -120,8 +122,9 @@ def check_board(options: BuildOptions, board: Optional[str]) -> None:
                             f"built on the board runs on that board")
 
 
-def make_plan(version, facts: GraphFacts, options: BuildOptions) -> BuildPlan:
-    """All build decisions for TensorRT `version` (a TrtVersion or its string) and this graph."""
+def make_plan(version, facts: GraphFacts, options: BuildOptions, board: Optional[str] = None) -> BuildPlan:
+    """All build decisions for TensorRT `version` (a TrtVersion or its string) and this graph, on `board`
+    (the Jetson model the build runs on, None off a Jetson)."""
     check_options(options)
     version = version if isinstance(version, TrtVersion) else TrtVersion.parse(version)
     generation = version.generation
@@ -140,6 +143,11 @@ def make_plan(version, facts: GraphFacts, options: BuildOptions) -> BuildPlan:
     if graph == "int8" and options.calib_cache:
         raise EdgeEdetError(f"{name} carries its INT8 scales in Q/DQ nodes; drop --calib-cache")
 
+    if generation == "8.x" and facts.opset > MAX_OPSET_8X:
+        hint = (" (an INT8 + FP16 graph from `calibrate --fp16`: calibrate without --fp16 for TensorRT 8.x, whose "
+                "builder flags run the float layers in FP16)" if facts.fp16_compute else "; export with --opset 17")
+        raise EdgeEdetError(f"{name} is ONNX opset {facts.opset} and TensorRT {version} parses opsets up to "
+                            f"{MAX_OPSET_8X}{hint}")
     if generation == GEN_11:
         plan.strongly_typed = True  # always on in 11 (the creation flag is deprecated and ignored)
         if options.calib_cache:
@@ -193,11 +201,18 @@ def make_plan(version, facts: GraphFacts, options: BuildOptions) -> BuildPlan:
         elif options.calib_cache:
             raise EdgeEdetError(f"--calib-cache is only used for --precision int8 or best, not {wanted}")
 
+    if plan.strongly_typed and graph == "int8":
+        if facts.fp16_compute:
+            plan.expect_fp16 = True
+            notes.append("INT8 + FP16 graph: INT8 convolutions, the float layers between them in FP16")
+        else:
+            notes.append(f"strongly typed INT8: the layers between the INT8 convolutions run in FP32 as the graph "
+                         f"types them; `edge-edet calibrate --fp16` writes them in FP16 (faster)")
     if facts.uses_efficient_nms and version.tuple >= (10, 12, 0):
         notes.append("the graph uses EfficientNMS_TRT, deprecated since TensorRT 10.12 with no replacement "
                      "planned; `--nms onnx` exports keep working on every version")
     _plan_profile(plan, facts, options)
-    _plan_dla(plan, version, options)
+    _plan_dla(plan, version, options, board)
     _plan_compatibility(plan, version, facts, options)
     if options.workspace_mib > 1024:
         notes.append(f"workspace {options.workspace_mib} MiB: {LOW_MEMORY_HINT}")
@@ -229,11 +244,12 @@ def _plan_profile(plan: BuildPlan, facts: GraphFacts, options: BuildOptions) -> 
     plan.profile = tuple((b, height, width, 3) for b in (low, opt, high))
 
 
-def _plan_dla(plan: BuildPlan, version: TrtVersion, options: BuildOptions) -> None:
+def _plan_dla(plan: BuildPlan, version: TrtVersion, options: BuildOptions, board: Optional[str]) -> None:
     if options.dla_core is None:
         return
-    if not version.supports_dla:
-        raise EdgeEdetError(version.dla_refusal())
+    refusal = version.dla_refusal(board)
+    if refusal:
+        raise EdgeEdetError(refusal)
     if plan.target_precision == "fp32":
         raise EdgeEdetError("DLA runs FP16 or INT8 only; add --precision fp16 (or int8) with --dla-core")
     plan.dla_core = options.dla_core
@@ -267,15 +283,19 @@ def lowest_precision(counts: dict) -> Optional[str]:
     return None
 
 
-def verify_precision(target: str, counts: dict) -> Optional[str]:
+def verify_precision(target: str, counts: dict, expect_fp16: bool = False) -> Optional[str]:
     """A sentence if the layer report contradicts the precision asked for, else None.
 
     This is the guard against the silent-FP32 trap: an FP16 or INT8 build whose engine has no
-    layer in that precision is refused, whatever the builder said.
+    layer in that precision is refused, whatever the builder said.  `expect_fp16`: an INT8 + FP16
+    graph must also show FP16 layers (its float compute), not FP32 ones only.
     """
     known = sum(counts.get(name, 0) for name in PRECISION_ORDER)
     if not known:
         return None  # the inspector gave no per-layer types; nothing to prove either way
+    if expect_fp16 and counts.get("fp16", 0) == 0:
+        return (f"the INT8 + FP16 graph built with no FP16 layer ({counts.get('int8', 0)} INT8, "
+                f"{counts.get('fp32', 0)} FP32): its float compute ran in FP32")
     if target in ("fp16", "best") and counts.get("fp16", 0) + counts.get("int8", 0) == 0:
         return f"the engine was asked for {target} but all {known} layers run in FP32"
     if target == "int8" and counts.get("int8", 0) == 0:

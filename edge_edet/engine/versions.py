@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 from ..contract.errors import EdgeEdetError
 from ..contract.names import TRT_INSTALL_HINT
@@ -91,17 +91,37 @@ class TrtVersion:
 
     @property
     def supports_dla(self) -> bool:
-        """DLA: 8.5 and 10.0-10.7 ('10.7 was the last 10.x release that supported DLA'); back in
-        11.4.1 (JetPack 7.2.2+); not in 10.8-11.4.0."""
+        """Whether this release has DLA on some Jetson (Linux): 8.5 and 10.0-10.7 ("10.7 was the last
+        10.x release that supported DLA"); none in 10.8-11.4.0 (11.4.0: Windows on ARM only); 11.4.1
+        on Jetson AGX Orin with JetPack 7.2.2+; none after 11.4 (11.5 does not support JetPack)."""
         if self.major < 10:
             return True
         if self.major == 10:
             return self.minor <= 7
-        return self.tuple >= (11, 4, 1)
+        return (self.major, self.minor) == (11, 4) and self.patch >= 1
 
-    def dla_refusal(self) -> str:
-        if self.major == 10:
-            return (f"TensorRT {self} has no DLA support (10.7 was the last 10.x release with DLA); "
-                    f"build for the GPU (drop --dla-core) or use JetPack 6 with TensorRT <= 10.7")
-        return (f"TensorRT {self} has no DLA support (DLA returned in TensorRT 11.4.1 with JetPack 7.2.2); "
-                f"build for the GPU (drop --dla-core) or upgrade to TensorRT 11.4.1+")
+    def dla_refusal(self, board: Optional[str] = None) -> Optional[str]:
+        """A sentence if DLA cannot be used with this TensorRT on `board` (the Jetson model, None off a
+        Jetson: then the GPU's own DLA core count decides), else None.  From NVIDIA's "Working with DLA"
+        pages of TensorRT 10.7, 11.4.0, 11.4.1 and 11.5.0."""
+        name = (board or "").lower()
+        if "thor" in name:
+            return f"{board} has no DLA (Jetson Thor has none); build for the GPU (drop --dla-core)"
+        if "orin nano" in name:
+            return f"{board} has no DLA (Jetson Orin Nano has none); build for the GPU (drop --dla-core)"
+        if not self.supports_dla:
+            if self.major == 10:
+                return (f"TensorRT {self} has no DLA support (10.7 was the last 10.x release with DLA); "
+                        f"build for the GPU (drop --dla-core) or use JetPack 6 with TensorRT <= 10.7")
+            if (self.major, self.minor, self.patch) == (11, 4, 0):
+                return (f"TensorRT {self} has DLA only on Windows on ARM; on Jetson AGX Orin use TensorRT 11.4.1 "
+                        f"(JetPack 7.2.2+), or build for the GPU (drop --dla-core)")
+            if self.tuple > (11, 4, 99):
+                return (f"TensorRT {self} does not support JetPack, so no Jetson DLA (11.4.1 is the JetPack release, "
+                        f"with DLA on Jetson AGX Orin); build for the GPU (drop --dla-core)")
+            return (f"TensorRT {self} has no DLA support (DLA returned in TensorRT 11.4.1 with JetPack 7.2.2, on "
+                    f"Jetson AGX Orin only); build for the GPU (drop --dla-core) or upgrade to TensorRT 11.4.1")
+        if self.major >= 11 and board and "agx orin" not in name:
+            return (f"TensorRT {self} has DLA only on Jetson AGX Orin (JetPack 7.2.2+), not on {board}; build for "
+                    f"the GPU (drop --dla-core)")
+        return None

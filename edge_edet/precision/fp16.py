@@ -69,6 +69,39 @@ def convert_nodes_to_fp16(model: onnx.ModelProto, nodes: Iterable[str]) -> onnx.
     return converted
 
 
+FP16_QDQ_OPSET = 19  # QuantizeLinear / DequantizeLinear take float16 inputs and scales from opset 19
+
+
+def add_fp16_compute(quantized: onnx.ModelProto, float_only: Iterable[str]) -> onnx.ModelProto:
+    """INT8 Q/DQ graph -> the same graph with its unquantized float compute in float16.
+
+    A strongly typed TensorRT build (10.x with the flag, every 11.x build) runs each tensor in the type
+    the graph gives it: in a plain Q/DQ graph everything between the INT8 convolutions (SiLU, the
+    BiFPN's weighted adds, the heads' activations) runs in FP32.  As NVIDIA's Model Optimizer does
+    ("AutoCast" on a quantized model), the float parts become float16 here: the Q/DQ scales and the
+    weights behind them turn float16 (so each DequantizeLinear hands float16 to its convolution and
+    no Cast sits beside a Q/DQ pair), which needs opset 19; `float_only` (the fp32 graph's
+    pre-processing and tail, from regions.split_regions) and the converter's default block list
+    (Resize) stay float32 exactly as in convert_model_to_fp16, with Casts at those borders only.
+    """
+    from onnx import version_converter
+    from onnxconverter_common import float16
+
+    opset = next((o.version for o in quantized.opset_import if o.domain in ("", "ai.onnx")), 0)
+    model = version_converter.convert_version(quantized, FP16_QDQ_OPSET) if opset < FP16_QDQ_OPSET else _copy(quantized)
+    ensure_node_names(model)
+    output_types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
+    names = {node.name: list(node.output) for node in model.graph.node}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "float32 number ... will be truncated" per tiny weight
+        converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=list(float_only),
+                                                     op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST),
+                                                     check_fp16_ready=False)
+    drop_fp16_round_trips(converted, output_types)
+    restore_tensor_names(converted, names)
+    return converted
+
+
 def _unshare_initializers(model: onnx.ModelProto, keep: set) -> None:
     """Give `keep` nodes their own copy of an initializer also read by other nodes.
 

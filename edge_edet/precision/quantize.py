@@ -304,11 +304,13 @@ def _unquantize_inputs(model: onnx.ModelProto, nodes: Iterable[str]) -> None:
 
 def quantize_int8(model: onnx.ModelProto, images: np.ndarray, method: str = "entropy", mixed: bool = False,
                   mixed_layers: Optional[List[str]] = None, calibration: Optional[CalibrationResult] = None,
-                  progress: bool = True, source: str = "ONNX model"):
+                  progress: bool = True, source: str = "ONNX model", fp16: bool = False):
     """fp32 deploy graph -> (INT8 Q/DQ graph, CalibrationResult).
 
     mixed: keep the most quantisation-sensitive convolutions out of INT8, in fp16
     (`mixed_layers` names them, as measured by `sensitivity.most_sensitive`).
+    fp16: the unquantized float compute in float16 (fp16.add_fp16_compute), for strongly typed
+    TensorRT (10.x / 11.x), which otherwise runs everything between the INT8 layers in FP32.
     """
     info = check_deploy_graph(model, source)
     model = _copy(model)
@@ -328,11 +330,19 @@ def quantize_int8(model: onnx.ModelProto, images: np.ndarray, method: str = "ent
 
         source_model = convert_nodes_to_fp16(_copy(model), kept)
     quantized = quantize_with_ranges(source_model, calibration, exclude=kept)
+    casts = 0
+    if fp16:
+        from .fp16 import add_fp16_compute
+
+        before = sum(1 for n in quantized.graph.node if n.op_type == "Cast")
+        quantized = add_fp16_compute(quantized, split_regions(model).float_only)
+        casts = sum(1 for n in quantized.graph.node if n.op_type == "Cast") - before
     info.precision = "int8"
     info.extra = dict(info.extra, int8={
         "method": calibration.method, "calibration_images": calibration.num_images,
         "fp16_layers": kept, "quantizer": f"onnxruntime {_ort_version()}",
-        "placement": "Q/DQ on convolution inputs; symmetric; per-channel weights; per-tensor activations"})
+        "placement": "Q/DQ on convolution inputs; symmetric; per-channel weights; per-tensor activations",
+        "fp16_compute": bool(fp16), "fp16_casts_added": casts})
     write_onnx_metadata(quantized, info)
     return quantized, calibration
 

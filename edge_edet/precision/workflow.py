@@ -17,7 +17,7 @@ from ..contract.onnx_io import load_onnx, save_onnx_atomic
 
 def calibrate_onnx(model_path: str, images: str, output: str, num_images: int = 500, method: str = "percentile",
                    mixed: bool = False, mixed_layers: Optional[int] = None, cache: Optional[str] = None,
-                   trt_version: str = DEFAULT_TRT_VERSION, progress: bool = True, log=print) -> dict:
+                   trt_version: str = DEFAULT_TRT_VERSION, progress: bool = True, log=print, fp16: bool = False) -> dict:
     """fp32 deploy ONNX + calibration images -> INT8 Q/DQ ONNX (and optionally a TensorRT cache)."""
     from .calibration_data import load_calibration_images
     from .quantize import METHODS, quantize_int8
@@ -49,11 +49,12 @@ def calibrate_onnx(model_path: str, images: str, output: str, num_images: int = 
         layers = most_sensitive(model, calibration, frames, count=mixed_layers or DEFAULT_MIXED_LAYERS)
         log(f"kept in fp16 (most INT8-sensitive): {', '.join(layers)}")
     quantized, calibration = quantize_int8(model, frames, method, mixed=mixed, mixed_layers=layers,
-                                           calibration=calibration, progress=progress, source=model_path)
+                                           calibration=calibration, progress=progress, source=model_path, fp16=fp16)
     scales = calibration.trt_scales()
     save_onnx_atomic(quantized, output)
     summary = {"output": output, "images": len(frames), "method": method, "fp16_layers": layers or [],
-               "quantized_convs": sum(1 for n in quantized.graph.node if n.op_type == "Conv") - len(layers or [])}
+               "quantized_convs": sum(1 for n in quantized.graph.node if n.op_type == "Conv") - len(layers or []),
+               "fp16_compute": fp16, "fp16_casts_added": (_extra(quantized).get("int8") or {}).get("fp16_casts_added", 0)}
     if cache:
         summary["cache_algorithm"] = algorithm_for_method(method)
         summary["cache_calibrator"] = CALIBRATOR_CLASSES[summary["cache_algorithm"]]
@@ -61,6 +62,12 @@ def calibrate_onnx(model_path: str, images: str, output: str, num_images: int = 
         summary["cache"] = cache
         summary["cache_tensors"] = len(scales)
     return summary
+
+
+def _extra(model) -> dict:
+    from ..contract.metadata import deploy_info_from_onnx_model
+
+    return dict(deploy_info_from_onnx_model(model).extra or {})
 
 
 def convert_onnx_fp16(model_path: str, output: str) -> str:

@@ -21,7 +21,7 @@ from ..contract.errors import EdgeEdetError
 from ..contract.metadata import METADATA_KEY, DeployInfo, read_onnx_metadata, read_sidecar
 from ..contract.names import ENGINE_EXTENSIONS
 from .server import DEFAULT_QUEUE_DELAY_US, model_name
-from .tensors import check_servable, input_spec, output_specs, served_batch
+from .tensors import batching, check_servable, input_spec, output_specs, served_batch
 
 LABELS_FILE = "labels.txt"
 PLATFORMS = {".onnx": ("onnxruntime_onnx", "model.onnx"), ".plan": ("tensorrt_plan", "model.plan")}
@@ -50,16 +50,14 @@ def model_config(info: DeployInfo, name: str, engine: bool, max_batch: int, inst
     import numpy as np
 
     config = pb.ModelConfig(name=name, platform=PLATFORMS[".plan" if engine else ".onnx"][0])
-    # a dynamic export batches on the server; a static batch-B export takes exactly B (B>1: no batching)
-    batched = info.dynamic_batch or info.batch == 1
-    config.max_batch_size = max_batch if batched else 0
-    lead = () if batched else (info.batch,)
+    rule = batching(info, max_batch)  # a dynamic export batches; a static one is served whole (tensors.py)
+    config.max_batch_size = rule.max_batch_size
     for spec, group in [(input_spec(info), config.input)] + [(s, config.output) for s in output_specs(info)]:
         tensor = group.add(name=spec.name, data_type=pb.DataType.Value(TYPES[np.dtype(spec.dtype).name]))
-        tensor.dims.extend(lead + tuple(spec.dims))
+        tensor.dims.extend(rule.lead + tuple(spec.dims))
         if spec.name == "detection_classes":
             tensor.label_filename = LABELS_FILE
-    if info.dynamic_batch and max_batch > 1:
+    if rule.dynamic_batcher:
         config.dynamic_batching.max_queue_delay_microseconds = int(max_queue_delay_us)
     group = config.instance_group.add(count=int(instances))
     group.kind = pb.ModelInstanceGroup.KIND_GPU if engine else pb.ModelInstanceGroup.KIND_AUTO
@@ -93,13 +91,13 @@ def write_repository(model_path: str, repo: str, name: Optional[str] = None, for
                      max_queue_delay_us: int = DEFAULT_QUEUE_DELAY_US) -> str:
     """Write REPO/NAME (see the module docstring); returns the model folder."""
     info = read_artifact(model_path)
-    check_servable(info, model_path)
+    engine = os.path.splitext(model_path)[1].lower() != ".onnx"
+    check_servable(info, model_path, onnx_runtime=not engine)
     name = model_name(model_path, name)
     batch = served_batch(info, max_batch, model_path)
     if instances < 1:
         raise EdgeEdetError("--instances must be at least 1")
     full = _check_target(repo, force)
-    engine = os.path.splitext(model_path)[1].lower() != ".onnx"
     config = model_config(info, name, engine, batch, instances, max_queue_delay_us)
 
     staging = tempfile.mkdtemp(prefix=".edge_edet-repo-", dir=os.path.dirname(full))

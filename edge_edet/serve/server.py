@@ -30,7 +30,7 @@ from ..contract.metadata import METADATA_KEY
 from ..runtime.backends import open_backend
 from ..runtime.backends.triton_backend import MODEL_NAME, is_triton_uri
 from .environment import check_ports_free, use_own_libpython
-from .tensors import check_servable, input_spec, output_specs, served_batch
+from .tensors import batching, check_servable, input_spec, output_specs, served_batch, serving_warnings
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_QUEUE_DELAY_US = 2000
@@ -111,11 +111,17 @@ class Server:
         backend_options = dict(options.backend_options)
         if options.threads:
             backend_options["threads"] = options.threads
+        if os.path.splitext(options.model_path)[1].lower() == ".onnx" and os.path.isfile(options.model_path):
+            from ..contract.metadata import read_onnx_metadata  # refused before ONNX Runtime loads it
+
+            check_servable(read_onnx_metadata(options.model_path), options.model_path, onnx_runtime=True)
         first = open_backend(options.model_path, providers=options.providers, **backend_options)
         self.backends.append(first)
         self.info = first.info
         check_servable(self.info, options.model_path)
         self.batch = served_batch(self.info, options.max_batch, options.model_path)
+        for warning in serving_warnings(self.info):
+            self.log(warning)
         for _ in range(options.instances - 1):
             self.backends.append(open_backend(options.model_path, providers=options.providers, **backend_options))
 
@@ -143,16 +149,18 @@ class Server:
         # clients can split network time from inference and read the mean batch size
         security = TritonSecurityConfig(restricted_endpoints=list(RESTRICTED_ENDPOINTS))
         self.triton = Triton(config=config, security_config=security)
-        inputs = [Tensor(name=spec.name, dtype=spec.dtype, shape=spec.dims) for spec in [input_spec(self.info)]]
-        outputs = [Tensor(name=spec.name, dtype=spec.dtype, shape=spec.dims) for spec in output_specs(self.info)]
-        dynamic = self.info.dynamic_batch and self.batch > 1
+        rule = batching(self.info, self.batch)  # a static export is served whole: max_batch_size 0, full dims
+        inputs = [Tensor(name=spec.name, dtype=spec.dtype, shape=rule.lead + spec.dims)
+                  for spec in [input_spec(self.info)]]
+        outputs = [Tensor(name=spec.name, dtype=spec.dtype, shape=rule.lead + spec.dims)
+                   for spec in output_specs(self.info)]
         self.triton.bind(
             model_name=self.name,
             infer_func=[make_infer_function(b, [o.name for o in outputs]) for b in self.backends],
             inputs=inputs, outputs=outputs,
-            config=ModelConfig(max_batch_size=self.batch, batching=True,
+            config=ModelConfig(max_batch_size=rule.max_batch_size, batching=rule.max_batch_size > 0,
                                batcher=DynamicBatcher(max_queue_delay_microseconds=options.max_queue_delay_us
-                                                      if dynamic else 0)),
+                                                      if rule.dynamic_batcher else 0)),
             strict=True)
         model = self._bound_model()
         model._get_triton_model_config().backend_parameters[METADATA_KEY] = self.info.to_json()

@@ -1,61 +1,30 @@
-"""A STAND-IN `tensorrt` module for one TensorRT version, strict to that version's real names.
+"""Generate a STAND-IN `tensorrt` module for one TensorRT version from its recorded API (api.py).
 
-Not TensorRT: it builds no kernels and runs no network.  It exists so the project's builder and
-back-end run their real code paths against the exact Python surface of each TensorRT release
-(read from the real bindings by surface.py).  Every public attribute of the module, of a class,
-of an enum and of an instance is checked against that surface: a name the version lacks raises
-AttributeError("TensorRT 8.6.1 has no IBuilderConfig.progress_monitor ..."), and a name the
-version has but this stand-in gives no behaviour raises AttributeError saying so.
-
-Least behaviour the flows need: the ONNX parser reads the graph's I/O, Q/DQ and float16 marks
-with the onnx package; the builder returns bytes describing the engine (I/O tensors, per-layer
-precision chosen like TensorRT would from the flags / strong typing / calibration cache); the
-inspector returns JSON in the version's documented layout (8.x/10.x "Format/Datatype", 11.x
-"DataType"); the runtime re-loads those bytes; the execution context records its calls and writes
-fixed detections into the stand-in pycuda's device buffers.
+Not TensorRT: it builds no kernels and runs no network.  Every class, method, property, constant
+and enum member of the real version is there, and nothing else; each call goes through pybind11's
+rules on the real signature before it reaches the stand-in's behaviour (behaviour.py).  What fails,
+always with the version in the message:
+  * a name the version lacks (module, class, instance or enum member);
+  * a call pybind11 would refuse: wrong argument count, an unknown or auto-named (`arg0`) keyword, a
+    value of the wrong type (str for int, float for int, an enum of another type, None where the
+    type is not optional, a Path for a str), or a class without a constructor instantiated;
+  * a property called like a method (its int / float / str / list value refuses the call), a method
+    or a read-only property assigned, an unknown attribute set on a TensorRT object;
+  * a subclass (ILogger, IProgressMonitor, calibrators) whose `__init__` does not call the base's;
+  * a name the real bindings mark deprecated warns (DeprecationWarning) when used.
+The behaviours' own results are checked against the recorded return types (a `Dims`, an
+`IHostMemory`, `None` where TensorRT returns a null pointer), so the stand-in cannot drift either.
 """
 from __future__ import annotations
 
-import json
+import array
 import threading
 import types
-from typing import Optional
+import warnings
+from typing import Dict, Optional
 
-import numpy as np
-
-from .surface import Surface
-
-ENGINE_MAGIC = b"EDGE_EDET_STANDIN_ENGINE\n"
-TIMING_MAGIC = b"EDGE_EDET_STANDIN_TIMING\n"
-
-# What the stand-in has behaviour for: TensorRT class -> names it implements (module names below).
-IMPLEMENTED = {
-    "ILogger": {"Severity", "log"},
-    "Logger": {"Severity", "log", "VERBOSE", "INFO", "WARNING", "ERROR", "INTERNAL_ERROR"},
-    "IPluginRegistry": {"all_creators", "plugin_creator_list"},
-    "IPluginCreator": {"name"},
-    "Builder": {"create_network", "create_builder_config", "create_optimization_profile",
-                "build_serialized_network", "num_DLA_cores"},
-    "INetworkDefinition": {"num_inputs", "num_outputs"},
-    "OnnxParser": {"parse_from_file", "num_errors", "get_error"},
-    "ParserError": {"desc"},
-    "IBuilderConfig": {"set_memory_pool_limit", "set_flag", "profiling_verbosity", "add_optimization_profile",
-                       "int8_calibrator", "set_calibration_profile", "default_device_type", "DLA_core",
-                       "hardware_compatibility_level", "create_timing_cache", "set_timing_cache",
-                       "get_timing_cache", "progress_monitor"},
-    "ITimingCache": {"serialize"},
-    "IOptimizationProfile": {"set_shape"},
-    "IProgressMonitor": {"phase_start", "step_complete", "phase_finish"},
-    "IInt8EntropyCalibrator2": {"get_batch_size", "get_batch", "read_calibration_cache", "write_calibration_cache"},
-    "Runtime": {"deserialize_cuda_engine", "engine_host_code_allowed"},
-    "ICudaEngine": {"num_io_tensors", "get_tensor_name", "get_tensor_mode", "get_tensor_shape", "get_tensor_dtype",
-                    "get_tensor_profile_shape", "create_execution_context", "create_engine_inspector"},
-    "EngineInspector": {"get_engine_information"},
-    "IExecutionContext": {"set_input_shape", "set_tensor_address", "execute_async_v3"},
-}
-ENUMS = ("BuilderFlag", "NetworkDefinitionCreationFlag", "MemoryPoolType", "ProfilingVerbosity", "DeviceType",
-         "HardwareCompatibilityLevel", "LayerInformationFormat", "TensorIOMode", "DataType", "Severity")
-MODULE_FUNCTIONS = ("init_libnvinfer_plugins", "get_plugin_registry", "nptype")
+from .api import Api, check_value, normalize
+from .behaviour import make_behaviours, module_behaviour
 
 
 class StandinAccessLog:
@@ -70,585 +39,381 @@ class StandinAccessLog:
             self.used.add((owner, name))
 
 
-def build_module(surface: Surface, access_log: Optional[StandinAccessLog] = None, plugins=("EfficientNMS_TRT",),
+class _CallGuard:
+    """Mixed into a property's int / float / str / list value: calling it says it is a property."""
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(self._standin_message)
+
+
+def _guard(value, message):
+    for base in (int, float, str, list):
+        if type(value) is base:
+            guarded = type(f"property_{base.__name__}", (_CallGuard, base), {})(value)
+            guarded._standin_message = message
+            return guarded
+    return value
+
+
+class _HostBuffer(array.array):
+    """IHostMemory's bytes: the buffer protocol (bytes(), file.write, memoryview) as the real object has."""
+
+    def __new__(cls, *args, **kwargs):
+        return array.array.__new__(cls, "B")
+
+
+def build_module(api: Api, access_log: Optional[StandinAccessLog] = None, plugins=("EfficientNMS_TRT",),
                  dla_cores: int = 2) -> types.ModuleType:
-    """The stand-in module of `surface.version`."""
-    version = surface.version
+    """The stand-in `tensorrt` of `api.version`."""
+    version = api.version
     log = access_log or StandinAccessLog()
-    standin_classes = set()
+    classes: Dict[str, type] = {}
+    generated = set()
 
     def missing(owner, name):
         where = f"{owner}.{name}" if owner else name
         return AttributeError(f"TensorRT {version} has no {where} (stand-in generated from the real "
                               f"tensorrt {version} bindings)")
 
-    def check(owner: str, name: str):
-        if not surface.has(owner, name):
-            raise missing(owner, name)
-        if owner is not None and name not in IMPLEMENTED.get(owner, ()) and not (owner in ENUMS or owner == "Logger"):
-            raise AttributeError(f"stand-in tensorrt {version}: {owner}.{name} exists in TensorRT {version} "
-                                 f"but the stand-in has no behaviour for it (add it to tests/trt_standin)")
-        log.add(owner, name)
+    def resolve(type_text):
+        return classes.get(normalize(type_text))
 
-    class StrictMeta(type):
+    def public_owner(cls, name, instance_dict=None):
+        """The TensorRT class defining `name` for lookups on `cls`, '' for a user's own name; raises if absent."""
+        if instance_dict is not None and name in instance_dict:
+            return ""
+        for klass in type.__getattribute__(cls, "__mro__"):
+            if klass in generated:
+                names = type.__getattribute__(klass, "_trt_names")
+                if name in names:
+                    return names[name]
+                raise missing(type.__getattribute__(klass, "_trt_name"), name)
+            if name in type.__getattribute__(klass, "__dict__"):
+                return ""
+        raise AttributeError(name)
+
+    class StandinType(type):
         def __getattribute__(cls, name):
-            if not name.startswith("_"):
-                owner = _standin_owner(cls)
-                if owner is not None and not _user_defined(cls, name):
-                    check(owner, name)
+            if name[:1] != "_":
+                owner = public_owner(cls, name)
+                if owner:
+                    log.add(owner, name)
             return type.__getattribute__(cls, name)
 
-    def _standin_owner(cls):
-        for klass in type.__getattribute__(cls, "__mro__"):
-            if klass in standin_classes:
-                return type.__getattribute__(klass, "_trt_name")
-        return None
+        def __call__(cls, *args, **kwargs):
+            obj = type.__call__(cls, *args, **kwargs)
+            if cls not in generated and not object.__getattribute__(obj, "__dict__").get("_trt_initialized"):
+                base = next(k for k in cls.__mro__ if k in generated)
+                raise TypeError(f"TensorRT {version}: {type.__getattribute__(base, '_trt_name')}.__init__() must be "
+                                f"called when overriding __init__ (pybind11 refuses the object otherwise)")
+            return obj
 
-    def _user_defined(cls, name):
-        for klass in type.__getattribute__(cls, "__mro__"):
-            if klass in standin_classes or klass is object:
-                return False
-            if name in type.__getattribute__(klass, "__dict__"):
-                return True
-        return False
-
-    class Strict(metaclass=StrictMeta):
-        """Base of every stand-in class: public names are checked against the version's surface."""
+    class StandinObject(metaclass=StandinType):
         _trt_name = "object"
+        _trt_names: Dict[str, str] = {}
 
         def __getattribute__(self, name):
-            if not name.startswith("_"):
+            if name[:1] != "_":
                 cls = type(self)
-                user_value = cls not in standin_classes and name in object.__getattribute__(self, "__dict__")
-                if not user_value and not _user_defined(cls, name):
-                    check(_standin_owner(cls), name)
+                own = None if cls in generated else object.__getattribute__(self, "__dict__")
+                owner = public_owner(cls, name, own)
+                if owner:
+                    log.add(owner, name)
             return object.__getattribute__(self, name)
 
         def __setattr__(self, name, value):
-            if not name.startswith("_") and type(self) in standin_classes:
-                check(_standin_owner(type(self)), name)
+            if name[:1] != "_" and type(self) in generated:
+                owner_name = type.__getattribute__(type(self), "_trt_name")
+                found = api.member(owner_name, name)
+                if found is None:  # pybind11 objects take no new attributes either
+                    raise missing(owner_name, name)
+                if found[0] != "property":
+                    raise AttributeError(f"TensorRT {version}: {owner_name}.{name} is a {found[0]}, not a settable "
+                                         f"property; it cannot be assigned")
+                log.add(found[1], name)  # a property set is a use of it too
             object.__setattr__(self, name, value)
 
-    def standin(name):
-        def register(cls):
-            cls._trt_name = name
-            standin_classes.add(cls)
-            return cls
-        return register
+    ctx = types.SimpleNamespace(version=version, api=api, classes=classes, plugins=list(plugins),
+                                dla_cores=dla_cores, state={"plugin_logger": None, "global_logger": None})
 
-    # -- enums ------------------------------------------------------------------------------------
-    class EnumValue:
-        def __init__(self, enum, name, value):
-            self._enum, self.name, self.value = enum, name, value
+    def new(name, **state):
+        """A TensorRT object made by TensorRT itself (no public constructor involved)."""
+        cls = classes[name]
+        obj = cls.__new__(cls) if issubclass(cls, array.array) else object.__new__(cls)
+        object.__setattr__(obj, "_trt_initialized", True)
+        for key, value in state.items():
+            object.__setattr__(obj, key, value)
+        return obj
 
-        def __int__(self):
-            return self.value
+    ctx.new = new
+    behaviours = make_behaviours(ctx)
 
-        __index__ = __int__
+    def check_return(where, returns, value):
+        problem = check_value(returns, value, resolve, none_ok=resolve(returns) is not None)
+        if problem:
+            raise AssertionError(f"stand-in bug: {where} returned {type(value).__name__}, but TensorRT {version}'s "
+                                 f"returns {returns} ({problem})")
+        return value
 
-        def __eq__(self, other):
-            return isinstance(other, EnumValue) and other._enum == self._enum and other.value == self.value
+    def deprecation(where):
+        warnings.warn(f"{where} is deprecated in TensorRT {version} (stand-in: the real bindings warn)",
+                      DeprecationWarning, stacklevel=3)
 
-        def __hash__(self):
-            return hash((self._enum, self.value))
+    def make_method(owner, name, record, behaviour):
+        where = f"{owner}.{name}"
+        overloads = record["overloads"]
+        operator = name in ("__eq__", "__ne__")
+        impl = getattr(behaviour, name, None) if behaviour is not None else None
+        if impl is not None:
+            check_behaviour_signature(where, impl, overloads)
 
-        def __repr__(self):
-            return f"<{self._enum}.{self.name}: {self.value}>"
+        def call(self, args, kwargs):
+            try:
+                chosen, bound = api.bind(where, overloads, args, kwargs, resolve)
+            except TypeError:
+                if operator:
+                    return NotImplemented
+                raise
+            if name == "__init__":
+                if not api.classes[owner]["constructible"]:
+                    raise TypeError(f"TensorRT {version}: {owner}: No constructor defined!")
+                object.__setattr__(self, "_trt_initialized", True)
+            if record.get("deprecated") or (name == "__init__" and api.classes[owner].get("deprecated")):
+                deprecation(where)
+            if impl is None:
+                if name in ("__init__", "__del__"):
+                    return None
+                raise NotImplementedError(f"stand-in tensorrt {version}: {where} exists in TensorRT {version} but "
+                                          f"the stand-in has no behaviour for it (add it to tests/trt_standin/behaviour.py)")
+            result = impl(**bound) if self is None else impl(self, **bound)
+            return result if operator else check_return(where, overloads[chosen]["returns"], result)
 
-    def make_enum(name, order):
-        members = sorted(surface.members(name) if surface.is_enum(name) else set(order),
-                         key=lambda m: (order.index(m) if m in order else len(order), m))
-        values = {m: EnumValue(name, m, i) for i, m in enumerate(members) if surface.has(name, m)}
+        if record.get("static"):
+            def function(*args, **kwargs):
+                return call(None, args, kwargs)
+        else:
+            def function(self, *args, **kwargs):
+                return call(self, args, kwargs)
+        function.__name__ = name
+        function.__qualname__ = where
+        return staticmethod(function) if record.get("static") else function
 
-        class EnumMeta(StrictMeta):
-            def __getattribute__(cls, attr):
-                if not attr.startswith("_"):
-                    check(name, attr)
-                    if attr not in values:  # an enum whose members the surface could not scope
-                        values[attr] = EnumValue(name, attr, len(values))
-                    return values[attr]
-                return type.__getattribute__(cls, attr)
+    def check_behaviour_signature(where, impl, overloads):
+        """A behaviour takes the real parameter names (of one overload, or a superset with defaults)."""
+        import inspect
 
-        cls = EnumMeta(name, (), {"_trt_name": name, "_values": values})
-        standin_classes.add(cls)
-        return cls
+        params = [p for p in inspect.signature(impl).parameters.values() if p.name != "self"]
+        if any(p.kind == p.VAR_KEYWORD for p in params):
+            return
+        names = {p.name for p in params}
+        required = {p.name for p in params if p.default is p.empty}
+        for overload in overloads:
+            wanted = {p["name"] for p in overload["params"] if not p.get("kind")}
+            if wanted <= names and required <= wanted:
+                return
+        raise AssertionError(f"stand-in bug: the behaviour of {where} takes ({', '.join(sorted(names))}) but TensorRT "
+                             f"{version}'s signatures are: " + "; ".join(o["text"] for o in overloads))
 
-    order = {  # value order where TensorRT's numbering matters to the flows (flag bits)
-        "BuilderFlag": ["FP16", "BF16", "INT8", "DEBUG", "GPU_FALLBACK", "STRICT_TYPES", "REFIT",
-                        "DISABLE_TIMING_CACHE", "TF32", "SPARSE_WEIGHTS", "SAFETY_SCOPE", "OBEY_PRECISION_CONSTRAINTS",
-                        "PREFER_PRECISION_CONSTRAINTS", "DIRECT_IO", "REJECT_EMPTY_ALGORITHMS", "VERSION_COMPATIBLE"],
-        "NetworkDefinitionCreationFlag": ["EXPLICIT_BATCH", "STRONGLY_TYPED"],
-        "Severity": ["INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE"],
-        "DataType": ["FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8", "FP8", "BF16", "INT64", "INT4"],
-        "TensorIOMode": ["NONE", "INPUT", "OUTPUT"],
-    }
-    enums = {name: make_enum(name, order.get(name, [])) for name in ENUMS if surface.has_class(name)}
+    def make_property(owner, name, record, behaviour):
+        where = f"{owner}.{name}"
+        impl = getattr(behaviour, name, None) if behaviour is not None else None
 
-    def enum_value(enum_name, member):
-        """An enum value for the stand-in's own use (not logged as a project access)."""
-        values = type.__getattribute__(enums[enum_name], "_values")
-        if member not in values:
-            if not surface.has(enum_name, member):
-                raise missing(enum_name, member)
-            values[member] = EnumValue(enum_name, member, len(values))
-        return values[member]
+        def fget(self):
+            if record.get("deprecated"):
+                deprecation(where)
+            if isinstance(impl, property) and impl.fget is not None:
+                value = impl.fget(self)
+            else:
+                stored = object.__getattribute__(self, "__dict__").get("_props", {})
+                if name not in stored:
+                    raise NotImplementedError(f"stand-in tensorrt {version}: reading {where} has no behaviour "
+                                              f"(add it to tests/trt_standin/behaviour.py)")
+                value = stored[name]
+            check_return(where, record["type"], value)
+            return _guard(value, f"TensorRT {version}: {where} is a property, not a method: use .{name} without ()")
 
-    Severity = enums["Severity"]
-    dtype_of = {"uint8": "UINT8", "float32": "FLOAT", "float16": "HALF", "int32": "INT32", "int8": "INT8",
-                "int64": "INT64", "bool": "BOOL"}
-    major = int(version.split(".")[0])
+        def fset(self, value):
+            if not record["setter"]:
+                raise AttributeError(f"TensorRT {version}: {where} is read-only")
+            problem = check_value(record["setter_type"] or record["type"], value, resolve, none_ok=True)
+            if problem:
+                raise TypeError(f"TensorRT {version}: {where} = {value!r}: incompatible value ({problem})")
+            if record.get("deprecated"):
+                deprecation(where)
+            if isinstance(impl, property) and impl.fset is not None:
+                impl.fset(self, value)
+            else:
+                props = object.__getattribute__(self, "__dict__").setdefault("_props", {})
+                props[name] = value
 
-    # -- logging and plugins ----------------------------------------------------------------------
-    @standin("ILogger")
-    class ILogger(Strict):
-        def __init__(self):
-            pass
+        return property(fget, fset)
 
-    type.__setattr__(ILogger, "Severity", Severity)
+    # -- classes, bases first ------------------------------------------------------------------------
+    order = []
 
-    @standin("Logger")
-    class Logger(ILogger):
-        def __init__(self, min_severity=None):
-            self._min = min_severity
+    def visit(name):
+        if name in order or name not in api.classes:
+            return
+        for base in api.classes[name]["bases"]:
+            visit(base)
+        order.append(name)
 
-        def log(self, severity, msg):
-            pass
+    for name in sorted(api.classes):
+        visit(name)
 
-    for member in ("VERBOSE", "INFO", "WARNING", "ERROR", "INTERNAL_ERROR"):
-        if surface.has("Severity", member):
-            type.__setattr__(Logger, member, enum_value("Severity", member))
-    type.__setattr__(Logger, "Severity", Severity)
+    enum_base = make_enum_base(version)
+    for name in order:
+        entry = api.classes[name]
+        behaviour = behaviours.get(name)
+        namespace = {"_trt_name": name, "__module__": "tensorrt", "__qualname__": name}
+        names = {}
+        for base in entry["bases"]:
+            names.update(type.__getattribute__(classes[base], "_trt_names"))
+        is_enum = entry["enum"] is not None
+        for method_name, record in entry["methods"].items():
+            names[method_name] = name
+            if is_enum and method_name.startswith("__"):
+                continue  # the enum base implements pybind11 enums' dunders
+            namespace[method_name] = make_method(name, method_name, record, behaviour)
+        for prop_name, record in entry["properties"].items():
+            names[prop_name] = name
+            namespace[prop_name] = make_property(name, prop_name, record, behaviour)
+        for attr_name in entry["attributes"]:
+            names[attr_name] = name
+        if "__init__" not in namespace and not is_enum:
+            namespace["__init__"] = make_method(name, "__init__", {"overloads": [{"params": [], "returns": "None",
+                                                                                  "text": f"{name}()"}]}, None)
+        bases = tuple(classes[b] for b in entry["bases"]) or (StandinObject,)
+        if is_enum:
+            bases = (enum_base,) + bases
+            for member in entry["enum"]:
+                names[member] = name
+            names.update({"name": name, "value": name, "__members__": name})
+        if name == "IHostMemory":
+            bases = bases + (_HostBuffer,)  # after StandinObject: its strict attribute lookup comes first
+            for dunder in ("__len__", "__iter__", "__getitem__", "__setitem__", "__delitem__", "__contains__",
+                           "__add__", "__mul__", "__iadd__", "__imul__", "__reversed__"):
+                if dunder not in entry["methods"]:
+                    namespace[dunder] = _refuse(version, name, dunder)
+            namespace["__eq__"] = lambda self, other: self is other
+            namespace["__hash__"] = lambda self: id(self)
+        namespace["_trt_names"] = names
+        if entry["attributes"].get("__hash__", {}).get("type") == "NoneType":
+            namespace["__hash__"] = None
+        cls = StandinType(name.split(".")[-1], bases, namespace)
+        generated.add(cls)
+        classes[name] = cls
+    # enum members and class constants, once every class exists
+    for name in order:
+        entry, cls = api.classes[name], classes[name]
+        if entry["enum"] is not None:
+            members = {}
+            for member, value in entry["enum"].items():
+                obj = object.__new__(cls)
+                object.__setattr__(obj, "_trt_initialized", True)
+                object.__setattr__(obj, "_name", member)
+                object.__setattr__(obj, "_value", int(value))
+                type.__setattr__(cls, member, obj)
+                members[member] = obj
+            type.__setattr__(cls, "__members__", members)
+    for name in order:
+        for attr_name, record in api.classes[name]["attributes"].items():
+            if attr_name.startswith("__"):
+                continue
+            type.__setattr__(classes[name], attr_name, _value_of(record, classes))
 
-    @standin("IPluginCreator")
-    class IPluginCreator(Strict):
-        def __init__(self, name):
-            object.__setattr__(self, "_name", name)
+    # -- the module ----------------------------------------------------------------------------------
+    class StandinModule(types.ModuleType):
+        def __getattribute__(self, name):
+            value = types.ModuleType.__getattribute__(self, name)  # absent names go to __getattr__
+            if name[:1] != "_":
+                log.add(None, name)
+            return value
+
+    module = StandinModule("tensorrt", f"STAND-IN tensorrt {version} (generated from the real bindings' API)")
+    functions = module_behaviour(ctx)
+    for name, record in api.functions.items():
+        setattr(module, name, make_method("tensorrt", name, dict(record, static=True), functions).__func__)
+    for name, record in api.attributes.items():
+        setattr(module, name, _value_of(record, classes))
+
+    def module_getattr(name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise missing(None, name)
+
+    module.__getattr__ = module_getattr
+    module._standin_api = api
+    module._standin_access = log
+    module._standin_state = ctx.state
+    ctx.module = module
+    return module
+
+
+def _refuse(version, owner, dunder):
+    def refuse(self, *args, **kwargs):
+        raise TypeError(f"TensorRT {version}: {owner} does not support {dunder} (use bytes(obj) or memoryview(obj))")
+    return refuse
+
+
+def _value_of(record, classes):
+    kind = record["kind"]
+    if kind == "class":
+        return classes[record["name"]]
+    if kind == "enum_member":
+        return type.__getattribute__(classes[record["enum"]], "__members__")[record["member"]]
+    if kind == "value":
+        return record["value"]
+    if kind == "module":
+        import importlib
+
+        try:
+            return importlib.import_module(record["name"])
+        except ImportError:
+            return types.ModuleType(record["name"])
+    return None
+
+
+def make_enum_base(version):
+    """pybind11 enum behaviour: members compare by type and value, int() / index(), name, value."""
+
+    class EnumBase:
+        def __init__(self, value):
+            for member in type(self).__members__.values():
+                if member._value == int(value):
+                    object.__setattr__(self, "_name", member._name)
+                    break
+            else:
+                object.__setattr__(self, "_name", "???")
+            object.__setattr__(self, "_value", int(value))
+            object.__setattr__(self, "_trt_initialized", True)
 
         @property
         def name(self):
             return self._name
 
-    @standin("IPluginRegistry")
-    class IPluginRegistry(Strict):
         @property
-        def all_creators(self):
-            return [IPluginCreator(p) for p in plugins]
+        def value(self):
+            return self._value
 
-        @property
-        def plugin_creator_list(self):
-            return [IPluginCreator(p) for p in plugins]
+        def __int__(self):
+            return self._value
 
-    registry = IPluginRegistry()
-    state = {"plugin_logger": None, "global_logger": None}
+        __index__ = __int__
 
-    def init_libnvinfer_plugins(logger, namespace):
-        check(None, "init_libnvinfer_plugins")
-        state["plugin_logger"] = logger  # TensorRT keeps this pointer for the life of the process
-        return True
+        def __eq__(self, other):
+            return type(other) is type(self) and other._value == self._value
 
-    def get_plugin_registry():
-        check(None, "get_plugin_registry")
-        return registry
+        def __ne__(self, other):
+            return not self.__eq__(other)
 
-    def nptype(trt_type):
-        check(None, "nptype")
-        names = {v: k for k, v in dtype_of.items()}
-        return np.dtype(names[trt_type.name]).type
+        def __hash__(self):
+            return hash((type(self).__name__, self._value))
 
-    def emit(logger, severity, text):
-        target = state["global_logger"] or logger
-        target.log(enum_value("Severity", severity), text)
+        def __repr__(self):
+            return f"<{type(self).__name__}.{self._name}: {self._value}>"
 
-    def remember_logger(logger):
-        # TensorRT holds one logger per process: the first one given wins (the NVIDIA docs' warning)
-        if state["global_logger"] is None:
-            state["global_logger"] = logger
+        def __str__(self):
+            return f"{type(self).__name__}.{self._name}"
 
-    # -- network, parser ----------------------------------------------------------------------------
-    @standin("INetworkDefinition")
-    class INetworkDefinition(Strict):
-        def __init__(self, flags):
-            self._flags = flags
-            self._io = []
-            self._precision = "fp32"
-            self._plugins = []
-
-        @property
-        def num_inputs(self):
-            return sum(1 for t in self._io if t["input"])
-
-        @property
-        def num_outputs(self):
-            return sum(1 for t in self._io if not t["input"])
-
-    @standin("ParserError")
-    class ParserError(Strict):
-        def __init__(self, text):
-            self._text = text
-
-        def desc(self):
-            return self._text
-
-    @standin("OnnxParser")
-    class OnnxParser(Strict):
-        def __init__(self, network, logger):
-            self._network, self._logger, self._errors = network, logger, []
-
-        def parse_from_file(self, path):
-            import onnx
-            from onnx import TensorProto
-
-            model = onnx.load(path, load_external_data=False)
-            names = {TensorProto.UINT8: "uint8", TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16",
-                     TensorProto.INT32: "int32", TensorProto.INT64: "int64", TensorProto.INT8: "int8"}
-            io = []
-            for value, is_input in [(v, True) for v in model.graph.input] + [(v, False) for v in model.graph.output]:
-                tensor = value.type.tensor_type
-                shape = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim)
-                io.append({"name": value.name, "input": is_input, "shape": shape,
-                           "dtype": names.get(tensor.elem_type, "float32")})
-            ops = {n.op_type for n in model.graph.node}
-            for op in sorted(ops):
-                if op.endswith("_TRT") and op not in plugins:
-                    self._errors.append(f"No importer registered for op: {op}. Attempting to import as plugin.")
-                    emit(self._logger, "ERROR", f"getPluginCreator could not find plugin: {op} version: 1")
-                    return False
-            has_fp16 = any(t.data_type == TensorProto.FLOAT16 for t in model.graph.initializer) or any(
-                n.op_type == "Cast" and any(a.name == "to" and a.i == TensorProto.FLOAT16 for a in n.attribute)
-                for n in model.graph.node)
-            self._network._io = io
-            self._network._precision = "int8" if {"QuantizeLinear", "DequantizeLinear"} & ops else (
-                "fp16" if has_fp16 else "fp32")
-            self._network._plugins = sorted(op for op in ops if op.endswith("_TRT"))
-            return True
-
-        @property
-        def num_errors(self):
-            return len(self._errors)
-
-        def get_error(self, index):
-            return ParserError(self._errors[index])
-
-    # -- builder config -----------------------------------------------------------------------------
-    @standin("IOptimizationProfile")
-    class IOptimizationProfile(Strict):
-        def __init__(self):
-            self._shapes = {}
-
-        def set_shape(self, name, min, opt, max):  # noqa: A002 (TensorRT's keyword names)
-            self._shapes[name] = (tuple(min), tuple(opt), tuple(max))
-
-    @standin("ITimingCache")
-    class ITimingCache(Strict):
-        def __init__(self, entries, device="standin-gpu"):
-            self._entries, self._device = dict(entries), device
-
-        def serialize(self):
-            if getattr(module, "_standin_timing_serialize_fails", False):
-                raise RuntimeError("ITimingCache::serialize failed (stand-in told to fail)")
-            return TIMING_MAGIC + json.dumps({"device": self._device, "entries": self._entries}).encode()
-
-    def read_timing(blob):
-        if not blob:
-            return ITimingCache({})
-        if not bytes(blob).startswith(TIMING_MAGIC):
-            return None  # TensorRT: "createTimingCache: corrupt or incompatible" -> nullptr
-        data = json.loads(bytes(blob)[len(TIMING_MAGIC):])
-        return ITimingCache(data["entries"], data["device"])
-
-    @standin("IBuilderConfig")
-    class IBuilderConfig(Strict):
-        def __init__(self):
-            self._flags, self._pools, self._profiles = set(), {}, []
-            self._calibration_profile = self._calibrator = self._monitor = None
-            self._timing = None
-            self._device_type, self._dla_core, self._hw, self._verbosity = None, None, None, None
-
-        def set_memory_pool_limit(self, pool, pool_size):
-            self._pools[pool.name] = int(pool_size)
-
-        def set_flag(self, flag):
-            self._flags.add(flag.name)
-
-        def add_optimization_profile(self, profile):
-            self._profiles.append(profile)
-            return len(self._profiles) - 1
-
-        def set_calibration_profile(self, profile):
-            self._calibration_profile = profile
-            return True
-
-        def create_timing_cache(self, serialized_timing_cache):
-            return read_timing(serialized_timing_cache)
-
-        def set_timing_cache(self, cache, ignore_mismatch):
-            if cache is None:
-                raise TypeError("set_timing_cache(): incompatible function arguments (cache is None)")
-            if cache._device != "standin-gpu" and not ignore_mismatch:
-                return False  # a cache from another device / TensorRT version
-            self._timing = cache
-            return True
-
-        def get_timing_cache(self):
-            return self._timing
-
-        profiling_verbosity = property(lambda self: self._verbosity,
-                                       lambda self, value: object.__setattr__(self, "_verbosity", value))
-        int8_calibrator = property(lambda self: self._calibrator,
-                                   lambda self, value: object.__setattr__(self, "_calibrator", value))
-        default_device_type = property(lambda self: self._device_type,
-                                       lambda self, value: object.__setattr__(self, "_device_type", value))
-        DLA_core = property(lambda self: self._dla_core, lambda self, value: object.__setattr__(self, "_dla_core", value))
-        hardware_compatibility_level = property(lambda self: self._hw,
-                                                lambda self, value: object.__setattr__(self, "_hw", value))
-        progress_monitor = property(lambda self: self._monitor,
-                                    lambda self, value: object.__setattr__(self, "_monitor", value))
-
-    # -- builder ------------------------------------------------------------------------------------
-    @standin("Builder")
-    class Builder(Strict):
-        def __init__(self, logger):
-            remember_logger(logger)
-            self._logger = logger
-
-        def create_network(self, flags=0):
-            return INetworkDefinition(int(flags))
-
-        def create_builder_config(self):
-            return IBuilderConfig()
-
-        def create_optimization_profile(self):
-            return IOptimizationProfile()
-
-        @property
-        def num_DLA_cores(self):
-            return dla_cores
-
-        def build_serialized_network(self, network, config):
-            strongly = major >= 11 or (surface.has("NetworkDefinitionCreationFlag", "STRONGLY_TYPED") and bool(
-                network._flags & (1 << enum_value("NetworkDefinitionCreationFlag", "STRONGLY_TYPED").value)))
-            flags = config._flags
-            if config._monitor is not None:
-                for phase, steps in (("Building engine", 2), ("Tactic selection", 3)):
-                    config._monitor.phase_start(phase, None, steps)
-                    for step in range(steps):
-                        if config._monitor.step_complete(phase, step) is False:
-                            emit(self._logger, "ERROR", "Build cancelled by the progress monitor")
-                            return None
-                    config._monitor.phase_finish(phase)
-            dynamic = any(-1 in t["shape"] for t in network._io if t["input"])
-            if dynamic and not config._profiles:
-                emit(self._logger, "ERROR", "Network has dynamic or shape inputs, but no optimization profile "
-                                            "has been defined.")
-                return None
-            if config._device_type is not None and config._device_type.name == "DLA" \
-                    and "GPU_FALLBACK" not in flags and network._plugins:
-                emit(self._logger, "ERROR", "DLA does not support this layer and GPU fallback is not enabled")
-                return None
-            precision = network._precision if strongly else "fp32"
-            if not strongly:
-                if "INT8" in flags and (network._precision == "int8" or config._calibrator is not None):
-                    precision = "int8"
-                elif "FP16" in flags or (network._precision == "int8" and "INT8" in flags):
-                    precision = "fp16"
-            if config._calibrator is not None and precision == "int8" and network._precision != "int8":
-                cache = config._calibrator.read_calibration_cache()
-                header = bytes(cache or b"").split(b"\n", 1)[0].decode("ascii", "replace")
-                expected = f"TRT-{version_number(version)}-EntropyCalibration2"  # IInt8EntropyCalibrator2's
-                if not cache or header.strip() != expected:
-                    # TensorRT ignores a cache written for another version or calibrator and calibrates
-                    if config._calibrator.get_batch(["images"]) is None:
-                        emit(self._logger, "ERROR", "Calibration failure occurred with no scaling factors detected.")
-                        return None
-            if getattr(module, "_standin_force_fp32", False):
-                precision = "fp32"  # a test asks for the silent-FP32 trap
-            profiles = [p._shapes.get("images") for p in config._profiles]
-            engine = {"version": version, "io": network._io, "precision": precision, "profiles": profiles,
-                      "version_compatible": "VERSION_COMPATIBLE" in flags, "flags": sorted(flags),
-                      "dla": config._dla_core if config._device_type is not None else None}
-            if config._timing is not None:
-                config._timing._entries[f"{precision}:{len(network._io)}"] = 1
-            emit(self._logger, "INFO", f"stand-in engine built ({precision})")
-            return ENGINE_MAGIC + json.dumps(engine).encode()
-
-    # -- runtime, engine, inspector, context ---------------------------------------------------------------
-    @standin("Runtime")
-    class Runtime(Strict):
-        def __init__(self, logger):
-            remember_logger(logger)
-            self._logger, self._host_code = logger, False
-
-        engine_host_code_allowed = property(lambda self: self._host_code,
-                                            lambda self, value: object.__setattr__(self, "_host_code", bool(value)))
-
-        def deserialize_cuda_engine(self, serialized_engine):
-            blob = bytes(serialized_engine)
-            if not blob.startswith(ENGINE_MAGIC):
-                emit(self._logger, "ERROR", "1: [stdArchiveReader.cpp::StdArchiveReader::32] Error Code 1: "
-                                            "Serialization (Serialization assertion magicTagRead == kMAGIC_TAG failed."
-                                            "Magic tag does not match)")
-                return None
-            data = json.loads(blob[len(ENGINE_MAGIC):])
-            if data["version_compatible"] and not self._host_code:
-                emit(self._logger, "ERROR", "1: [runtime.cpp::deserializeCudaEngine] Error Code 1: Serialization "
-                                            "(Cannot deserialize version-compatible engine: engine host code is not "
-                                            "allowed; set IRuntime::setEngineHostCodeAllowed(true))")
-                return None
-            if data["version"] != version and not data["version_compatible"]:
-                emit(self._logger, "ERROR", f"The engine plan file is not compatible with this version of TensorRT, "
-                                            f"expecting library version {version} got {data['version']}, please rebuild.")
-                return None
-            return ICudaEngine(data)
-
-    @standin("EngineInspector")
-    class EngineInspector(Strict):
-        def __init__(self, data):
-            self._data = data
-
-        def get_engine_information(self, format):  # noqa: A002
-            return json.dumps(inspector_json(self._data, major, format.name))
-
-    @standin("ICudaEngine")
-    class ICudaEngine(Strict):
-        def __init__(self, data):
-            self._data = data
-            self._io = data["io"]
-
-        @property
-        def num_io_tensors(self):
-            return len(self._io)
-
-        def _tensor(self, name):
-            for tensor in self._io:
-                if tensor["name"] == name:
-                    return tensor
-            raise ValueError(f"no tensor {name}")
-
-        def get_tensor_name(self, index):
-            return self._io[index]["name"]
-
-        def get_tensor_mode(self, name):
-            return enum_value("TensorIOMode", "INPUT" if self._tensor(name)["input"] else "OUTPUT")
-
-        def get_tensor_shape(self, name):
-            return tuple(self._tensor(name)["shape"])
-
-        def get_tensor_dtype(self, name):
-            return enum_value("DataType", dtype_of[self._tensor(name)["dtype"]])
-
-        def get_tensor_profile_shape(self, name, profile_index):
-            profiles = self._data["profiles"]
-            if not profiles or profiles[profile_index] is None:
-                raise RuntimeError("no optimization profile")
-            return [tuple(s) for s in profiles[profile_index]]
-
-        def create_execution_context(self):
-            return IExecutionContext(self)
-
-        def create_engine_inspector(self):
-            return EngineInspector(self._data)
-
-    @standin("IExecutionContext")
-    class IExecutionContext(Strict):
-        def __init__(self, engine):
-            self._engine, self._addresses, self._shapes, self._calls = engine, {}, {}, []
-
-        def set_input_shape(self, name, shape):
-            self._calls.append(("set_input_shape", name, tuple(shape)))
-            self._shapes[name] = tuple(shape)
-            return True
-
-        def set_tensor_address(self, name, memory):
-            self._calls.append(("set_tensor_address", name, int(memory)))
-            self._addresses[name] = int(memory)
-            return True
-
-        def execute_async_v3(self, stream_handle):
-            self._calls.append(("execute_async_v3", int(stream_handle)))
-            writer = getattr(module, "_standin_device_writer", None)
-            if writer is not None:
-                writer(self._engine._io, self._addresses, self._shapes, int(stream_handle))
-            return True
-
-    # -- subclassable interfaces (their methods are the user's) -------------------------------------------
-    @standin("IProgressMonitor")
-    class IProgressMonitor(Strict):
-        def __init__(self):
-            pass
-
-    @standin("IInt8EntropyCalibrator2")
-    class IInt8EntropyCalibrator2(Strict):
-        def __init__(self):
-            pass
-
-    class StandinModule(types.ModuleType):
-        def __getattribute__(self, name):
-            value = types.ModuleType.__getattribute__(self, name)  # raises through __getattr__ when absent
-            if not name.startswith("_"):
-                log.add(None, name)
-            return value
-
-    module = StandinModule("tensorrt", f"STAND-IN tensorrt {version} (generated from the real bindings' names)")
-    namespace = {"ILogger": ILogger, "Logger": Logger, "Builder": Builder, "OnnxParser": OnnxParser,
-                 "Runtime": Runtime, "IProgressMonitor": IProgressMonitor,
-                 "IInt8EntropyCalibrator2": IInt8EntropyCalibrator2, "init_libnvinfer_plugins": init_libnvinfer_plugins,
-                 "get_plugin_registry": get_plugin_registry, "nptype": nptype}
-    namespace.update(enums)
-    for name, value in namespace.items():
-        if surface.has(None, name):
-            setattr(module, name, value)
-    module.__version__ = version
-    module._standin_surface = surface
-    module._standin_access = log
-    module._standin_state = state
-
-    def module_getattr(name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if surface.has(None, name):
-            raise AttributeError(f"stand-in tensorrt {version}: {name} exists in TensorRT {version} but the "
-                                 f"stand-in has no behaviour for it (add it to tests/trt_standin)")
-        raise missing(None, name)
-
-    module.__getattr__ = module_getattr
-    return module
-
-
-def version_number(version: str) -> int:
-    """'10.3.0' -> 100300, '8.6.1' -> 8601: the number TensorRT writes into a calibration cache header."""
-    parts = [int(p) for p in version.split(".")[:3]] + [0, 0]
-    major, minor, patch = parts[:3]
-    return major * 10000 + minor * 100 + patch if major >= 10 else major * 1000 + minor * 100 + patch
-
-
-def inspector_json(data: dict, major: int, format_name: str) -> dict:
-    """IEngineInspector JSON in the layout of the version (see edge_edet/engine/layer_report.py)."""
-    if format_name != "JSON":
-        raise ValueError("the stand-in inspector speaks JSON only")
-    precision = data["precision"]
-    if major >= 11:
-        word = {"fp32": "Float", "fp16": "Half", "int8": "Int8"}[precision]
-        layers = [
-            {"Name": "images_cast", "LayerType": "Cast", "Inputs": [{"Name": "images", "DataType": "UInt8"}],
-             "Outputs": [{"Name": "x", "DataType": "Float"}]},
-            {"Name": "conv0", "LayerType": "CaskConvolution", "Inputs": [{"Name": "x", "DataType": word}],
-             "Outputs": [{"Name": "y", "DataType": word if precision != "int8" else "Half"}]},
-            {"Name": "nms", "LayerType": "NMS", "Inputs": [{"Name": "y", "DataType": "Float"}],
-             "Outputs": [{"Name": "num_detections", "DataType": "Int32"}]}]
-        io_key = "I/O Tensors"
-        io = [{"Name": t["name"], "IOMode": "Input" if t["input"] else "Output"} for t in data["io"]]
-    else:
-        fmt = {"fp32": "Row major linear FP32 format", "fp16": "Channel major FP16 format where channel % 8 == 0",
-               "int8": "Four wide channel vectorized row major Int8 format"}[precision]
-        layers = [
-            {"Name": "images_reformat", "LayerType": "Reformat",
-             "Inputs": [{"Name": "images", "Format/Datatype": "Row major linear UInt8 format"}],
-             "Outputs": [{"Name": "x", "Format/Datatype": "Row major linear FP32 format"}]},
-            {"Name": "conv0", "LayerType": "CaskConvolution", "Inputs": [{"Name": "x", "Format/Datatype": fmt}],
-             "Outputs": [{"Name": "y", "Format/Datatype": fmt if precision != "int8"
-                          else "Channel major FP16 format where channel % 8 == 0"}]},
-            {"Name": "nms", "LayerType": "NMS", "Inputs": [{"Name": "y", "Format/Datatype": "Row major linear FP32 format"}],
-             "Outputs": [{"Name": "num_detections", "Format/Datatype": "Row major linear Int32 format"}]}]
-        io_key = "Bindings"
-        io = [t["name"] for t in data["io"]]
-    return {"Layers": layers, io_key: io}
+    return EnumBase

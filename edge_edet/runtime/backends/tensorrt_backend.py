@@ -167,6 +167,9 @@ class TensorRTBackend(Backend):
             self.runtime = trt.Runtime(self.logger)
             if extra.get("version_compatible"):
                 self.runtime.engine_host_code_allowed = True
+            if extra.get("dla_core") is not None:  # IRuntime::setDLACore: "the DLA core that the deserialized
+                # engine must execute on", set before loading it (tested on the stand-ins; needs a Jetson to confirm)
+                self.runtime.DLA_core = int(extra["dla_core"])
             self.engine = self.runtime.deserialize_cuda_engine(blob)
             if self.engine is None:
                 raise EdgeEdetError(explain_load_failure(self.logger.since(mark), path, extra, self.trt_version,
@@ -353,9 +356,12 @@ class CaptureError(RuntimeError):
 def capture_or_none(enqueue, stream):
     """A CudaGraphReplay of `enqueue`, or None (plain enqueue) when the capture fails, as trtexec does.
 
-    Whether an engine with the data-dependent NMS layer can be captured is only known on a GPU, so
-    a failed capture is a warning, not an error.  Without cuda-python the user asked for something
-    this install cannot do: that is an error naming the package."""
+    trtexec treats any failure during capture as "this engine is not capturable" and runs without a
+    graph: cuStreamBeginCapture refusing, TensorRT's enqueue reporting an error while the stream is
+    capturing (likely for engines with data-dependent shapes, such as the INMSLayer of `--nms onnx`),
+    cuStreamEndCapture returning CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, or instantiation failing.
+    So a failed capture is a warning, not an error.  Without cuda-python the user asked for
+    something this install cannot do: that is an error naming the package."""
     try:
         return CudaGraphReplay(enqueue, stream)
     except CaptureError as exc:
@@ -368,7 +374,9 @@ class CudaGraphReplay:
 
     TensorRT's guide: run the enqueue once before capturing (it may do deferred work), and capture
     only static shapes.  The I/O addresses are fixed at allocation time, so one capture holds.
-    Needs a GPU to confirm on a real engine (the tests use a stand-in driver).
+    Every step's result is checked and a graph from a capture that failed anywhere is destroyed.
+    Tested against a stand-in driver that fails at each step on request; needs a GPU to confirm
+    which step a real engine with INMSLayer fails at.
     """
 
     def __init__(self, enqueue, stream):
@@ -388,19 +396,30 @@ class CudaGraphReplay:
         stream.synchronize()  # ... and let it finish before capturing (trtexec does the same)
         self._check(driver.cuStreamBeginCapture(self.stream, driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
                     "begin capture")
+        failure = None
         try:
             enqueue()
+        except EdgeEdetError as exc:  # TensorRT refused to enqueue while the stream was capturing
+            failure = exc
         finally:
-            err, graph = driver.cuStreamEndCapture(self.stream)
-        self._check((err,), "end capture")
-        self.graph = graph
+            err, graph = driver.cuStreamEndCapture(self.stream)  # always end it: the stream is unusable otherwise
+        if graph is not None and int(graph) != 0:
+            self.graph = graph
+        if failure is not None:
+            self.close()
+            raise CaptureError(f"the engine's enqueue failed while capturing ({failure})")
+        if int(err) != 0:
+            self.close()
+            raise CaptureError(f"CUDA graph end capture failed ({err})")
+        if self.graph is None:
+            raise CaptureError("CUDA graph end capture returned no graph")
         if hasattr(driver, "cuGraphInstantiateWithFlags"):  # CUDA 11.x bindings; 12+ renamed it
             result = driver.cuGraphInstantiateWithFlags(self.graph, 0)
         else:
             result = driver.cuGraphInstantiate(self.graph, 0)
         if int(result[0]) != 0:
-            driver.cuGraphDestroy(self.graph)
-        self._check(result[:1], "instantiate")
+            self.close()
+            raise CaptureError(f"CUDA graph instantiate failed ({result[0]})")
         self.exec = result[1]
 
     @staticmethod
