@@ -58,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()  # --max-minutes counts the whole command, the torch import included
     from ..train.trainer import Trainer, TrainOptions
 
-    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes is not None else None
+    if classes == []:
+        from ..contract.errors import EdgeEdetError
+
+        raise EdgeEdetError("--classes names no class; give class names, comma-separated, e.g. person,car")
     options = TrainOptions(
         model=args.model, train_images=args.train_images, train_annotations=args.train_annotations,
         val_images=args.val_images, val_annotations=args.val_annotations, output=args.output,
