@@ -2,10 +2,12 @@
 
 Outputs are written to a hidden temporary file beside the target (its name carries our process id)
 and renamed over the target only when complete, so an existing file is replaced by a complete new
-one or left as it was.  Output paths are checked before any work: the folder must be writable, the
-path must not be a folder, a device, an input of the same run or another output of the same run.
-Partials left by a process that died (kill -9, power loss) are removed the next time an output is
-checked in that folder.  Standard library only (runtime, engine builder, export and training share it).
+one or left as it was; a rename refused at the end is one sentence and the partial goes.  Output
+paths are checked before any work: the folder must be writable, the path must not be a network
+address, a folder, a device, an input of the same run, another output of the same run, nor a file
+the final rename could not replace (immutable, another user's in a sticky folder).  Partials and
+staging folders left by a process that died (kill -9, power loss) are removed the next time an
+output is checked or written in that folder.  Standard library only (runtime, engine builder, export and training share it).
 """
 from __future__ import annotations
 
