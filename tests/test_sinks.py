@@ -3,6 +3,7 @@ import http.client
 import json
 import os
 import socket
+import time
 
 import cv2
 import numpy as np
@@ -172,6 +173,9 @@ def test_mjpeg_pages_and_stream():
             server.publish(np.full((48, 64, 3), value * 10, np.uint8))
         conn.close()
         assert parts[0].shape == (48, 64, 3) and abs(int(parts[1].mean()) - 100) < 5
+        deadline = time.monotonic() + 5  # the server counts a part just after sending it: the client may be first
+        while server.frames_sent < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert server.frames_sent >= 2
     finally:
         server.close()

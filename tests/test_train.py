@@ -281,6 +281,31 @@ def test_resume_restores_the_same_state(tmp_path):
     resumed.fit()
     with open(os.path.join(first.options.output, "log.csv")) as handle:
         assert [line.split(",")[0] for line in handle.read().split()] == ["epoch", "1", "2"]
+    _resume_of_the_finished_run(tmp_path)
+
+
+def _resume_of_the_finished_run(tmp_path):
+    """--resume of a run that trained all its epochs trains nothing and returns its last scores (never
+    'AP nan'); a checkpoint a killed run left half-written in the folder is swept on the way."""
+    import subprocess
+    import sys
+
+    from edge_edet.commands.train import _scores
+    from edge_edet.train.trainer import Trainer
+
+    last = tmp_path / "run" / "last.pth"
+    before = last.read_bytes()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / "run" / f".edge_edet-{dead.pid}-abc.pth.tmp"
+    stale.write_bytes(b"half")
+    again = Trainer(_options(tmp_path, epochs=2, max_steps_per_epoch=1, resume=True))
+    assert not stale.exists()
+    stats = again.fit()
+    assert again.finished_stats is not None and stats == torch.load(str(last), weights_only=True)["stats"]
+    assert last.read_bytes() == before
+    assert _scores(stats).startswith("AP ") and "nan" not in _scores(stats)
+    assert _scores({"AP": float("nan"), "AP50": float("nan")}) == "no validation score recorded"
 
 
 def test_resume_with_nothing_to_resume_and_reusing_a_run_folder(tmp_path):

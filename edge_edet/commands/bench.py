@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from ..contract.cli import add_providers_argument, non_negative_int, positive_int
+from ..contract.cli import add_providers_argument, non_negative_int, positive_int, thread_count
 
 
 def register(subparsers) -> None:
@@ -19,9 +19,10 @@ def register(subparsers) -> None:
                         help="batch size (default: the model's own batch)")
     parser.add_argument("--iterations", type=positive_int, default=100, help="timed iterations (default 100)")
     parser.add_argument("--warmup", type=non_negative_int, default=10, help="untimed iterations first (default 10)")
-    parser.add_argument("--threads", type=positive_int, default=None,
-                        help="CPU threads for ONNX Runtime (and for torch with --compare-eager; default there: torch's own "
-                             "count, given to both sides); a warning when the machine is too busy for them")
+    parser.add_argument("--threads", type=thread_count, default=None,
+                        help="CPU threads, at most one per core, for ONNX Runtime (and for torch with --compare-eager; "
+                             "default there: torch's own count, given to both sides); a warning when the machine is "
+                             "too busy for them")
     add_providers_argument(parser)
     parser.add_argument("--images", default=None,
                         help="folder of images to feed (default: synthetic 640x480 frames)")
@@ -74,6 +75,11 @@ def run(args) -> int:
             warn(busy)
     try:
         batch = args.batch or detector.backend.max_batch
+        from ..contract.machine import INFERENCE_BYTES_PER_PIXEL, check_count_fits_memory
+
+        height, width = detector.input_size
+        check_count_fits_memory("--batch", batch, height * width * INFERENCE_BYTES_PER_PIXEL,
+                                f"{height}x{width} images inferred at once")
         count = max(batch, 8)
         frames = load_frames(args.images, count) if args.images else synthetic_frames(count)
         report = {"model": args.model, "model_info": detector.info.summary(),

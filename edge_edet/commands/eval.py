@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from ..contract.cli import add_providers_argument, counted, positive_int
+from ..contract.cli import add_providers_argument, counted, positive_int, thread_count
 
 
 def register(subparsers) -> None:
@@ -22,7 +22,8 @@ def register(subparsers) -> None:
     parser.add_argument("--keep-score-threshold", action="store_true",
                         help="score an ONNX graph with the score floor it was exported with (default: lowered to "
                              "0.001, as AP needs the low-score boxes)")
-    parser.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--threads", type=thread_count, default=None,
+                        help="ONNX Runtime intra-op threads, at most one per core")
     add_providers_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import sys
 
-from ..contract.cli import counted, probability
+from ..contract.cli import counted, int_in_range, positive_int, probability
 from ..contract.errors import EdgeEdetError
 from ..contract.metadata import RANDOM_WEIGHTS
-from ..contract.names import (DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_DETECTIONS, DEFAULT_PRE_NMS_TOP_K,
-                              DEFAULT_SCORE_THRESHOLD, NMS_KINDS)
+from ..contract.names import (DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_DETECTIONS, DEFAULT_OPSET,
+                              DEFAULT_PRE_NMS_TOP_K, DEFAULT_SCORE_THRESHOLD, MAX_OPSET, MIN_OPSET, NMS_KINDS,
+                              ONNX_EXTENSION)
 
 
 def register(sub) -> None:
@@ -18,38 +19,59 @@ def register(sub) -> None:
     p.add_argument("--weights", default=None,
                    help="checkpoint path (effdet or zylo117 format), 'coco' (official, downloaded) or a bundled "
                         "name ('person'); without it the model has random weights and detects nothing meaningful")
-    p.add_argument("--num-classes", type=int, default=None, help="class count (default: the checkpoint's, else 90)")
+    p.add_argument("--num-classes", type=positive_int, default=None,
+                   help="class count (default: the checkpoint's, else 90)")
     p.add_argument("--labels", default=None,
                    help="text file, one label per line (default: the ones a `train` checkpoint or bundled model carries)")
     p.add_argument("--input-size", default=None,
                    help="512 or HEIGHTxWIDTH such as 384x640 (default: a `train` checkpoint's, else the model's)")
     batch = p.add_mutually_exclusive_group()
-    batch.add_argument("--batch", type=int, default=1, help="static batch size (default 1)")
-    batch.add_argument("--dynamic-batch", type=int, default=None, metavar="MAX", help="dynamic batch up to MAX")
+    batch.add_argument("--batch", type=positive_int, default=1, help="static batch size (default 1)")
+    batch.add_argument("--dynamic-batch", type=positive_int, default=None, metavar="MAX",
+                       help="dynamic batch up to MAX")
     p.add_argument("--nms", choices=NMS_KINDS, default=NMS_KINDS[0],
                    help="onnx: standard NonMaxSuppression (TensorRT 8.5+, ONNX Runtime); efficientnms: the "
                         "EfficientNMS_TRT plugin (TensorRT 8.x-10.x only); none: decoded boxes and scores")
-    p.add_argument("--score-threshold", type=float, default=None,
+    p.add_argument("--score-threshold", type=probability, default=None,
                    help=f"graph's score floor, stored in the metadata (default {DEFAULT_SCORE_THRESHOLD}, or the "
                         "weights' default threshold when lower); 0.001 for `edge-edet eval`")
     p.add_argument("--default-threshold", type=probability, default=None,
                    help="score under which `edge-edet run` hides boxes unless --threshold says otherwise, stored "
                         "in the metadata (default: the bundled weights' own, picked on validation data)")
-    p.add_argument("--iou-threshold", type=float, default=DEFAULT_IOU_THRESHOLD,
+    p.add_argument("--iou-threshold", type=probability, default=DEFAULT_IOU_THRESHOLD,
                    help=f"NMS IoU threshold (default {DEFAULT_IOU_THRESHOLD})")
-    p.add_argument("--max-detections", type=int, default=DEFAULT_MAX_DETECTIONS,
+    p.add_argument("--max-detections", type=positive_int, default=DEFAULT_MAX_DETECTIONS,
                    help=f"detections per image (default {DEFAULT_MAX_DETECTIONS})")
-    p.add_argument("--pre-nms-top-k", type=int, default=DEFAULT_PRE_NMS_TOP_K,
+    p.add_argument("--pre-nms-top-k", type=positive_int, default=DEFAULT_PRE_NMS_TOP_K,
                    help=f"candidates entering NMS (default {DEFAULT_PRE_NMS_TOP_K})")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--opset", type=int_in_range(MIN_OPSET, MAX_OPSET), default=DEFAULT_OPSET,
+                   help=f"ONNX opset of the deploy graph, {MIN_OPSET} to {MAX_OPSET} (default {DEFAULT_OPSET}: the "
+                        "newest TensorRT 8.5 on JetPack 5 reads)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
                    help="fp16: mixed-precision graph (fp16 compute, fp32 I/O) for strongly typed TensorRT")
-    p.add_argument("--output", required=True, help="output .onnx path")
+    p.add_argument("--output", required=True, help="output .onnx path (the file name must end in .onnx)")
     p.set_defaults(func=run)
 
 
 def _warn(message: str) -> None:
     print(f"edge-edet: warning: {message}", file=sys.stderr, flush=True)
+
+
+def check_arguments(args, cfg) -> None:
+    """What the exporter would refuse only after building the model, refused before it."""
+    from ..contract.machine import INFERENCE_BYTES_PER_PIXEL, check_count_fits_memory
+
+    if args.score_threshold is not None and not 0.0 <= args.score_threshold < 1.0:
+        raise EdgeEdetError(f"--score-threshold must be at least 0 and below 1, got {args.score_threshold:g}")
+    if not 0.0 < args.iou_threshold <= 1.0:
+        raise EdgeEdetError(f"--iou-threshold must be above 0 and at most 1, got {args.iou_threshold:g}")
+    if args.pre_nms_top_k < args.max_detections:
+        raise EdgeEdetError(f"--pre-nms-top-k {args.pre_nms_top_k} is below --max-detections {args.max_detections}; "
+                            f"NMS needs at least as many candidates as it keeps")
+    height, width = cfg.input_size
+    if args.dynamic_batch is None:  # a static batch is traced here at its full size
+        check_count_fits_memory("--batch", args.batch, height * width * INFERENCE_BYTES_PER_PIXEL,
+                                f"{height}x{width} images traced at once")
 
 
 def reconcile(args, cfg, facts):
@@ -78,7 +100,9 @@ def run(args) -> int:
     from ..model.weights import checkpoint_facts
 
     cfg = get_config(args.model, input_size=args.input_size)  # validates name and size first
-    check_output_file(args.output, "--output", inputs=[("--weights", args.weights), ("--labels", args.labels)])
+    check_output_file(args.output, "--output", inputs=[("--weights", args.weights), ("--labels", args.labels)],
+                      extensions=(ONNX_EXTENSION,))
+    check_arguments(args, cfg)
     facts = checkpoint_facts(args.weights)
     input_size, labels = reconcile(args, cfg, facts)
     if not args.weights:

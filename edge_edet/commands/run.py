@@ -19,7 +19,8 @@ import sys
 import threading
 from typing import List, Optional, Sequence
 
-from ..contract.cli import add_providers_argument, guarded, native_stderr_quiet, non_negative_int, positive_int, warn
+from ..contract.cli import (add_providers_argument, guarded, native_stderr_quiet, non_negative_int, positive_int,
+                             thread_count, warn)
 from ..contract.decode import DECODE_MODES
 from ..contract.errors import EdgeEdetError
 from ..contract.fileio import STREAM, check_distinct_outputs, check_output_file, write_json_atomic
@@ -39,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") ->
                             "triton://HOST:PORT/MODEL (a model served by `edge-edet serve` or tritonserver); "
                             f"default: a person detector ({', '.join(BUNDLED_DEPLOY_NAMES)}) in the current folder")
     add_providers_argument(model)
-    model.add_argument("--threads", type=positive_int, default=None,
-                       help="ONNX Runtime CPU threads (default: one per core)")
+    model.add_argument("--threads", type=thread_count, default=None,
+                       help="ONNX Runtime CPU threads, at most one per core (default: one per core)")
     model.add_argument("--cuda-graph", action="store_true",
                        help="TensorRT engines with a static batch: replay the enqueue as a CUDA graph "
                             "(needs cuda-python)")

@@ -1,7 +1,7 @@
 """`edge-edet serve`: a deploy model on Triton Inference Server (PyTriton), for many clients."""
 from __future__ import annotations
 
-from ..contract.cli import add_providers_argument, non_negative_int, positive_int
+from ..contract.cli import add_providers_argument, non_negative_int, positive_int, thread_count
 
 DESCRIPTION = ("Serve a deploy .onnx (ONNX Runtime) or TensorRT engine on NVIDIA Triton Inference Server through "
                "PyTriton: dynamic batching of frames from many clients, gRPC, HTTP and Prometheus metrics.  The "
@@ -35,10 +35,12 @@ def register(subparsers) -> None:
                         help="largest batch the server forms (default: the export's --dynamic-batch maximum)")
     parser.add_argument("--max-queue-delay-us", type=non_negative_int, default=2000,
                         help="how long a frame may wait for others to fill a batch, microseconds (default 2000)")
-    parser.add_argument("--instances", type=positive_int, default=1,
-                        help="model instances run in parallel, each with its own session (default 1)")
+    parser.add_argument("--instances", type=thread_count, default=1,
+                        help="model instances run in parallel, each with its own session, at most one per core "
+                             "(default 1)")
     add_providers_argument(parser)
-    parser.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime CPU threads per instance")
+    parser.add_argument("--threads", type=thread_count, default=None,
+                        help="ONNX Runtime CPU threads per instance, at most one per core")
     parser.add_argument("--verbose", action="store_true", help="show Triton's own log on the console")
     parser.set_defaults(func=run)
 

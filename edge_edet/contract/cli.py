@@ -39,12 +39,60 @@ def _whole_number(text: str, minimum: int, wording: str) -> int:
     return value
 
 
+def int_in_range(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type for a whole number from `low` to `high`."""
+    def parse(text: str) -> int:
+        value = _whole_number(text, low, f"{low} to {high}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
 def positive_int(text: str) -> int:
     return _whole_number(text, 1, "at least 1")
 
 
 def non_negative_int(text: str) -> int:
     return _whole_number(text, 0, "0 or more")
+
+
+def _cpu_bounded(text: str, minimum: int, wording: str) -> int:
+    from .machine import usable_cpus
+
+    value = _whole_number(text, minimum, wording)
+    cpus = usable_cpus()
+    if value > cpus:
+        raise argparse.ArgumentTypeError(f"{value} is more than the {cpus} CPU core{'s' if cpus != 1 else ''} "
+                                         f"this process may use; give {minimum} to {cpus}")
+    return value
+
+
+def thread_count(text: str) -> int:
+    """CPU threads: 1 up to the cores this process may use (more only oversubscribes, and a typo such as
+    100000 would start that many threads before anything else happened)."""
+    return _cpu_bounded(text, 1, "at least 1")
+
+
+def worker_count(text: str) -> int:
+    """Helper processes (data loading): 0 (in-process) up to the cores this process may use."""
+    return _cpu_bounded(text, 0, "0 or more")
+
+
+def finite_number(text: str, minimum: Optional[float] = None, wording: str = "") -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value) or (minimum is not None and value <= minimum):
+        raise argparse.ArgumentTypeError(f"must be {wording or 'a finite number'}, got {text}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """A finite number above 0 (durations, budgets)."""
+    return finite_number(text, 0.0, "a finite number above 0")
 
 
 def probability(text: str) -> float:

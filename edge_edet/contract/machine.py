@@ -227,6 +227,62 @@ def _memory_total_mb():
         return None
 
 
+def usable_cpus() -> int:
+    """Logical CPUs this process may run on (its affinity mask: a container's or taskset's share)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def available_memory_bytes() -> Optional[int]:
+    """Memory that can be used now without swapping (Linux MemAvailable), or the total; None if unknown."""
+    try:
+        with open("/proc/meminfo", "r", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    total = _memory_total_mb()
+    return total * 2 ** 20 if total else None
+
+
+# lower bounds of the memory one image takes per input pixel (measured on lite0 320x320 on a CPU:
+# ONNX Runtime inference about 200 bytes, a PyTorch training step about 2000), so a refusal is never
+# wrong; what they refuse is a count that cannot possibly fit
+INFERENCE_BYTES_PER_PIXEL = 150
+TRAINING_BYTES_PER_PIXEL = 1500
+
+
+def _size_text(nbytes: float) -> str:
+    for unit, scale in (("TB", 2 ** 40), ("GB", 2 ** 30), ("MB", 2 ** 20)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes / 2 ** 10:.0f} KB"
+
+
+def check_count_fits_memory(flag: str, count: int, bytes_each: float, each: str) -> None:
+    """One sentence, before any work, when `count` items of `bytes_each` cannot fit in the memory this
+    machine has free (a typo such as --batch 100000 must not swap the machine to a halt)."""
+    free = available_memory_bytes()
+    if free is None or count * bytes_each <= free:
+        return
+    fits = int(free // bytes_each)
+    hint = f"use at most {fits}" if fits >= 1 else "not even one fits: free memory or use a smaller model"
+    raise EdgeEdetError(f"{flag} {count} needs at least {_size_text(count * bytes_each)} ({each}), more than "
+                        f"the {_size_text(free)} of memory free here; {hint}")
+
+
+def check_cpu_count(flag: str, count: int) -> int:
+    """A thread, worker or instance count is at most the CPUs this process may use."""
+    cpus = usable_cpus()
+    if count > cpus:
+        raise EdgeEdetError(f"{flag} {count} is more than the {cpus} CPU core{'s' if cpus != 1 else ''} this process "
+                            f"may use; give 1 to {cpus}")
+    return count
+
+
 def describe_machine() -> dict:
     """CPU, cores usable by this process, memory, OS and the numeric libraries' versions."""
     import cv2

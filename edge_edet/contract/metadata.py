@@ -52,7 +52,13 @@ class DeployInfo:
         self.input_size = tuple(int(v) for v in self.input_size)
         self.mean = tuple(float(v) for v in self.mean)
         self.std = tuple(float(v) for v in self.std)
+        if isinstance(self.labels, (str, bytes)) or not self.labels:
+            raise MetadataError("its label list is empty, so detections would have no class names")
         self.labels = [str(v) for v in self.labels]
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise MetadataError(f"its input size {list(self.input_size)} is not a positive height and width")
+        if len(self.mean) != 3 or len(self.std) != 3 or not all(math.isfinite(v) and v > 0 for v in self.std):
+            raise MetadataError("its mean and std are not three numbers each with std above 0")
         if self.default_threshold is not None:
             self.default_threshold = float(self.default_threshold)
             if not (math.isfinite(self.default_threshold) and 0.0 <= self.default_threshold <= 1.0):
@@ -105,6 +111,8 @@ class DeployInfo:
             raise MetadataError(f"{source} has edge_edet metadata without {', '.join(missing)}; re-export it")
         try:
             return cls(**{k: v for k, v in data.items() if k in known})
+        except MetadataError as exc:
+            raise MetadataError(f"{source} has unusable edge_edet metadata: {exc}; re-export it") from None
         except (TypeError, ValueError) as exc:
             raise MetadataError(f"{source} has unreadable edge_edet metadata ({exc}); re-export it") from None
 

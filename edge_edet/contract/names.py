@@ -22,6 +22,10 @@ DEFAULT_SCORE_THRESHOLD = 0.4
 DEFAULT_IOU_THRESHOLD = 0.5
 DEFAULT_MAX_DETECTIONS = 100
 DEFAULT_PRE_NMS_TOP_K = 5000
+# ONNX opsets the deploy graph is exported at: from 13 (Unsqueeze with axes as an input, as the NMS tail
+# writes it) to 17 (TensorRT 8.5's ONNX parser, JetPack 5; opset 18 changed ReduceMax's axes)
+MIN_OPSET, MAX_OPSET = 13, 17
+DEFAULT_OPSET = 17
 
 # -- INT8 calibration -------------------------------------------------------------------------
 CALIBRATION_METHODS = ("entropy", "percentile", "minmax")

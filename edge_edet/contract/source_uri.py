@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import stat
 from dataclasses import dataclass
 from typing import List, Union
 from urllib.parse import parse_qs, urlsplit
@@ -55,6 +56,21 @@ def _list_images(folder: str) -> List[str]:
                   if name.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, name)))
 
 
+def _special_file(path: str) -> str:
+    """'a FIFO (named pipe)' or 'a device' for something that exists but is no file or folder, else ''."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return ""
+
+
 def parse_source(uri) -> SourceSpec:
     """Tell what kind of source a URI is; raises EdgeEdetError naming it when it is none."""
     text = str(uri).strip()
@@ -92,6 +108,13 @@ def parse_source(uri) -> SourceSpec:
     if "!" in text:
         raise EdgeEdetError(f"GStreamer pipeline '{text}' must end in an appsink, e.g. "
                             f"'... ! videoconvert ! video/x-raw,format=BGR ! appsink drop=1'")
+    special = _special_file(text)
+    if special:
+        raise EdgeEdetError(f"source {text} is {special}, not a video file, image folder or camera; give a file, "
+                            f"a folder, a camera (0 or /dev/videoN) or a stream URL")
+    if scheme:
+        raise EdgeEdetError(f"source {redact(text)}: {scheme}:// is not a scheme edge-edet reads; streams are "
+                            f"{', '.join(s + '://' for s in STREAM_SCHEMES)} or csi://N")
     if os.sep in text or os.path.splitext(text)[1]:
         raise EdgeEdetError(f"source {text} does not exist (no such file or folder)")
     raise EdgeEdetError(f"source {redact(text)} is not a camera index, an existing /dev/video device, file, "

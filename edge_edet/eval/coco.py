@@ -49,19 +49,37 @@ def _is_number(value) -> bool:
 
 def coco_entry_problem(data: dict) -> Optional[str]:
     """The first entry of a COCO json whose types are wrong, as one phrase; None when all are usable.
-    Checked before any work, so pycocotools or training never meet a list where an id belongs."""
+    Checked before any work, so pycocotools or training never meet a list where an id belongs, nor two
+    entries sharing an id (the boxes of one would land on the other)."""
+    image_ids: Dict[int, int] = {}
     for index, image in enumerate(data["images"]):
         if not isinstance(image, dict) or not _is_int(image.get("id")) or not isinstance(image.get("file_name"), str):
             return f"images[{index}] needs an integer 'id' and a string 'file_name'"
+        if image["id"] in image_ids:
+            return (f"images[{index}] and images[{image_ids[image['id']]}] share the id {image['id']}; each image "
+                    f"needs its own id")
+        image_ids[image["id"]] = index
         for key in ("width", "height"):
             if key in image and image[key] is not None and not (_is_number(image[key]) and image[key] >= 0):
                 return f"images[{index}] has '{key}' {image[key]!r}, not a number of pixels"
+    category_ids: Dict[int, int] = {}
     for index, category in enumerate(data["categories"]):
         if not isinstance(category, dict) or not _is_int(category.get("id")) or not isinstance(category.get("name"), str):
             return f"categories[{index}] needs an integer 'id' and a string 'name'"
+        if category["id"] in category_ids:
+            return (f"categories[{index}] and categories[{category_ids[category['id']]}] share the id "
+                    f"{category['id']}; each category needs its own id")
+        category_ids[category["id"]] = index
+    annotation_ids: Dict[object, int] = {}
     for index, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict):
             return f"annotations[{index}] is {ann!r}, not an object"
+        ann_id = ann.get("id")
+        if isinstance(ann_id, (int, str)) and not isinstance(ann_id, bool):
+            if ann_id in annotation_ids:
+                return (f"annotations[{index}] and annotations[{annotation_ids[ann_id]}] share the id {ann_id}; "
+                        f"each annotation needs its own id")
+            annotation_ids[ann_id] = index
         if not _is_int(ann.get("image_id")) or not _is_int(ann.get("category_id")):
             return f"annotations[{index}] needs integer 'image_id' and 'category_id'"
         bbox = ann.get("bbox")

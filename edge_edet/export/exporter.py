@@ -13,13 +13,12 @@ from onnx import TensorProto, helper
 from ..contract.errors import EdgeEdetError
 from ..contract.fileio import check_output_file
 from ..contract.metadata import DeployInfo, deploy_info_from_onnx_model, write_onnx_metadata
-from ..contract.names import (DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_DETECTIONS, DEFAULT_PRE_NMS_TOP_K,
-                              DEFAULT_SCORE_THRESHOLD, INPUT_NAME, NMS_KINDS, NMS_OUTPUTS, RAW_OUTPUTS)
+from ..contract.names import (DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_DETECTIONS, DEFAULT_OPSET, DEFAULT_PRE_NMS_TOP_K,
+                              DEFAULT_SCORE_THRESHOLD, INPUT_NAME, MAX_OPSET, MIN_OPSET, NMS_KINDS, NMS_OUTPUTS,
+                              RAW_OUTPUTS)
 from ..contract.onnx_io import save_onnx_atomic
 from .core import DeployCore
 from .nms import PLUGIN_DOMAIN, add_efficient_nms, add_no_nms, add_onnx_nms
-
-DEFAULT_OPSET = 17  # TensorRT 8.5's ONNX parser supports opsets up to 17
 
 
 def _trace_core(model, batch: int, dynamic: bool, opset: int) -> onnx.ModelProto:
@@ -86,6 +85,9 @@ def export_model_proto(model, labels: List[str], nms: str = "onnx", batch: int =
         raise EdgeEdetError("--dynamic-batch needs a maximum batch of at least 1")
     if batch < 1:
         raise EdgeEdetError("--batch must be at least 1")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise EdgeEdetError(f"--opset {opset} is not supported: the deploy graph exports at opsets {MIN_OPSET} to "
+                            f"{MAX_OPSET}")
 
     proto = _trace_core(model.eval(), 1 if dynamic else batch, dynamic, opset)
     if simplify:

@@ -28,6 +28,9 @@ def load_calibration_images(source: str, info: DeployInfo, num_images: int = 500
     if num_images < 1:
         raise EdgeEdetError(f"--num-images must be at least 1, not {num_images}")
     height, width = info.input_size
+    from ..contract.machine import check_count_fits_memory
+
+    check_count_fits_memory("--num-images", num_images, height * width * 3, f"{height}x{width} images held at once")
     batch = np.empty((num_images, height, width, 3), dtype=np.uint8)
     count = 0
     frames = iter_frames(source, limit=num_images)

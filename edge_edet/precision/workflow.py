@@ -12,6 +12,7 @@ from .cache import (CALIBRATOR_CLASSES, DEFAULT_TRT_VERSION, algorithm_for_metho
                     write_calibration_cache)
 from .regions import check_deploy_graph
 from ..contract.fileio import check_distinct_outputs, check_output_file
+from ..contract.names import ONNX_EXTENSION
 from ..contract.onnx_io import load_onnx, save_onnx_atomic
 
 
@@ -26,8 +27,9 @@ def calibrate_onnx(model_path: str, images: str, output: str, num_images: int = 
     if method not in METHODS:
         raise EdgeEdetError(f"--method must be one of {', '.join(METHODS)}, not {method}")
     inputs = [("--model", model_path), ("--images", images)]
-    for flag, path in [("--output", output)] + ([("--cache", cache)] if cache else []):
-        check_output_file(path, flag, inputs=inputs)  # not a folder, not an input, writable
+    check_output_file(output, "--output", inputs=inputs, extensions=(ONNX_EXTENSION,))  # not a folder, not an input
+    if cache:
+        check_output_file(cache, "--cache", inputs=inputs)
     check_distinct_outputs([("--output", output), ("--cache", cache)])
     if cache:
         trt_version_number(trt_version)  # a malformed version fails before calibrating
@@ -73,5 +75,5 @@ def _extra(model) -> dict:
 def convert_onnx_fp16(model_path: str, output: str) -> str:
     from .fp16 import convert_to_fp16
 
-    check_output_file(output, "output", inputs=[("input", model_path)])
+    check_output_file(output, "output", inputs=[("input", model_path)], extensions=(ONNX_EXTENSION,))
     return convert_to_fp16(model_path, output)

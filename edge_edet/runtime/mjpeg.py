@@ -13,8 +13,10 @@ is its frame.  Loopback by default; each frame is JPEG-encoded once however many
 and not at all when none does (the tiles too), so the preview costs the pipeline nothing when unused.
 Limits, so a crowd or a stuck client cannot hurt the stream: a listen backlog of LISTEN_BACKLOG
 (tens of viewers connect at once without waiting), at most MAX_CLIENTS connections at a time (the
-next gets 503 and is closed at once), IDLE_TIMEOUT_S to send a request or accept a frame, and
-HTTP/0.9 requests (no version, no headers) closed unanswered.
+next gets 503 and is closed at once), REQUEST_TIMEOUT_S for a client's whole request (a client
+trickling header lines cannot keep its slot), IDLE_TIMEOUT_S to accept a frame, and HTTP/0.9
+requests (no version, no headers) closed unanswered.  A viewer that goes away mid-answer is
+nothing to report: it ends its connection silently, never with a traceback.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import re
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import List, Optional, Sequence, Tuple
 
@@ -36,7 +39,9 @@ from .mosaic import Mosaic
 BOUNDARY = "edgeedetframe"
 LISTEN_BACKLOG = 128
 MAX_CLIENTS = 32
-IDLE_TIMEOUT_S = 10.0
+IDLE_TIMEOUT_S = 10.0  # per read or frame sent
+REQUEST_TIMEOUT_S = 10.0  # from connecting to the end of the request's headers, however it trickles in
+CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError, socket.timeout)
 _BUSY_BODY = b"too many viewers; try again shortly\n"
 BUSY_RESPONSE = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 5\r\n"
                  b"Connection: close\r\nContent-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY)
@@ -153,9 +158,21 @@ class _Handler(BaseHTTPRequestHandler):
     names: List[str]
     timeout = IDLE_TIMEOUT_S  # socket timeout: an idle or stalled client lets its thread go
 
+    def setup(self):
+        super().setup()
+        self.server.expect_request(self.connection)
+
+    def finish(self):
+        self.server.request_done(self.connection)
+        try:
+            super().finish()
+        except CLIENT_GONE:
+            pass
+
     def parse_request(self) -> bool:
         if not super().parse_request():
             return False
+        self.server.request_done(self.connection)  # the whole request arrived in time
         if self.request_version == "HTTP/0.9":  # no status line can be sent: close without an answer
             self.close_connection = True
             return False
@@ -238,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 with board.cond:
                     board.frames_sent += 1
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
+        except CLIENT_GONE:
             pass  # the viewer went away or stopped reading
         self.close_connection = True
 
@@ -252,7 +269,37 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, *args, **kwargs):
         self._lock = threading.Lock()
         self.active = 0
+        self._deadlines = {}  # connection -> when its request must have arrived
         super().__init__(*args, **kwargs)
+
+    def expect_request(self, connection) -> None:
+        with self._lock:
+            self._deadlines[connection] = time.monotonic() + REQUEST_TIMEOUT_S
+
+    def request_done(self, connection) -> None:
+        with self._lock:
+            self._deadlines.pop(connection, None)
+
+    def service_actions(self) -> None:
+        """Called by serve_forever every poll: connections whose request is overdue are cut, freeing their slot."""
+        now = time.monotonic()
+        with self._lock:
+            overdue = [c for c, deadline in self._deadlines.items() if deadline <= now]
+            for connection in overdue:
+                del self._deadlines[connection]
+        for connection in overdue:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address) -> None:
+        """A viewer that left mid-answer is normal; anything else is one line, never a traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, CLIENT_GONE) or (isinstance(exc, OSError) and exc.errno in (errno.EPIPE, errno.ENOTCONN)):
+            return
+        print(f"edge-edet: warning: the preview's answer to {client_address[0]} failed: {exc}", file=sys.stderr,
+              flush=True)
 
     def process_request(self, request, client_address):
         """One thread per client up to max_clients; beyond that a 503 and the socket closed at once."""

@@ -16,7 +16,8 @@ thread because GUI toolkits (cv2.imshow) need the main thread.  stop() (Ctrl-C, 
 window's 'q') ends capture, lets frames in flight finish and closes every sink, so output files
 are complete.  After an error the frames that got through are kept (a playable video, complete
 JSON lines); a sink with no frame, or one whose own write failed, leaves an existing file at its
-path as it was.
+path as it was (the frame it failed on still reaches the other sinks).  A JSON-lines stream whose
+reader stopped reading holds a stop for a moment only (sinks.STREAM_GRACE_S).
 """
 from __future__ import annotations
 
@@ -100,6 +101,7 @@ class Pipeline:
         self._abort = threading.Event()
         self._errors: List[BaseException] = []
         self._threads: List[threading.Thread] = []
+        self._failed_sinks: List = []  # sinks whose write failed: discarded at the end, not closed
         self._stale_before = 0.0  # latest-frame sources: frames captured before this are not sent
         self.stop_reason = ""
 
@@ -119,6 +121,8 @@ class Pipeline:
             self.stop_reason = reason
         self._stopping.set()
         self._stop_sources()
+        for sink in self.sinks + [sink for lane in self.lanes for sink in lane.sinks]:
+            getattr(sink, "stop_soon", lambda: None)()  # a stream whose reader stalled must not hold the stop
 
     def _stop_sources(self) -> None:
         for source in self.sources:
@@ -251,10 +255,20 @@ class Pipeline:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
         if self.render and self.overlay:
             image = draw_overlay(image, detections, lane.rate.rate)
+        failed = None
         for sink in self.sinks + lane.sinks:
-            sink.write(frame, detections, image if self.render else None)
+            if sink in self._failed_sinks:
+                continue
+            try:
+                sink.write(frame, detections, image if self.render else None)
+            except Exception as exc:  # this frame still reaches the other sinks, which then close normally
+                self._failed_sinks.append(sink)
+                failed = failed or exc
+                continue
             if sink.stop_requested and not self._stopping.is_set():
                 self.stop("stopped from the window")
+        if failed is not None:
+            raise failed
         now = time.perf_counter()
         self.stats.add("render", now - t0)
         self.stats.add("capture", frame.capture_s)
@@ -321,7 +335,10 @@ class Pipeline:
         failures = []
         for sink in self.sinks + [sink for lane in self.lanes for sink in lane.sinks]:
             try:
-                sink.close()
+                if sink in self._failed_sinks:
+                    getattr(sink, "discard", sink.close)()
+                else:
+                    sink.close()
             except Exception as exc:  # close every sink even if one fails
                 failures.append(exc)
         for lane in self.lanes:

@@ -12,17 +12,21 @@ back at close().  JSON lines may also go to `-` (standard output) or a FIFO, lin
 """
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
+import select
 import sys
+import time
 from typing import Optional, Sequence
 
 import cv2
 import numpy as np
 
 from ..contract.errors import EdgeEdetError
-from ..contract.fileio import (STREAM, check_output_file, describe_os_error, is_stream_target, partial_name, same_file,
-                               write_bytes_atomic)
+from ..contract.fileio import (STREAM, check_output_file, describe_os_error, is_stream_target, partial_name,
+                               replace_finished, same_file, write_bytes_atomic)
 from .detections import Detections
 from ..contract.letterbox import letterbox
 from .mjpeg import MjpegServer
@@ -31,6 +35,9 @@ from .mosaic import Mosaic
 SPACE_CHECK_EVERY = 30  # frames between free-space checks of a video's disk
 LOW_SPACE_BYTES = 1 << 20  # below this the video is finished at once (its index needs room too)
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
+# frame sides each codec can hold (MPEG-4 part 2: 2..8191, measured with OpenCV's FFmpeg writer)
+VIDEO_SIDES = {"mp4v": (2, 8191), "XVID": (2, 8191), "MJPG": (1, 65500)}
+STREAM_GRACE_S = 2.0  # after a stop, how long a stalled reader of a JSON-lines stream is waited for
 
 
 def _remove(path: str) -> None:
@@ -53,8 +60,12 @@ class Sink:
         pass
 
     def discard(self) -> None:
-        """Give up before the stream started: release everything, leave no file."""
+        """Give up (before the stream started, or after this sink failed): release everything, leave no
+        partial file."""
         self.close()
+
+    def stop_soon(self) -> None:
+        """The stream is stopping (Ctrl-C, SIGTERM): a sink that may block on a reader stops waiting soon."""
 
 
 class VideoFileSink(Sink):
@@ -81,12 +92,28 @@ class VideoFileSink(Sink):
         self.size = None  # (width, height)
         self.frames = 0
 
+    def _check_size(self, width: int, height: int) -> None:
+        """One sentence when the codec cannot hold frames of this size (OpenCV would only refuse to open)."""
+        codec = VIDEO_CODECS[os.path.splitext(self.path)[1].lower()]
+        low, high = VIDEO_SIDES.get(codec, (1, 65500))
+        if not (low <= width <= high and low <= height <= high):
+            fits = [ext for ext, other in VIDEO_CODECS.items()
+                    if VIDEO_SIDES[other][0] <= min(width, height) and max(width, height) <= VIDEO_SIDES[other][1]]
+            hint = f"; use {fits[0]} ({VIDEO_CODECS[fits[0]]}) for this source" if fits else ""
+            raise EdgeEdetError(f"--output {self.path}: {codec} video cannot hold {width}x{height} frames (each side "
+                                f"must be {low} to {high} pixels){hint}; no video was written")
+
     def write(self, frame, detections, image):
         if self.writer is None:
             self.size = (image.shape[1], image.shape[0])
+            self._check_size(*self.size)
             self.writer = cv2.VideoWriter(self.tmp, self.fourcc, self.fps, self.size)
             if not self.writer.isOpened():
-                raise EdgeEdetError(f"--output {self.path}: OpenCV could not start writing the video")
+                self.writer = None
+                _remove(self.tmp)
+                raise EdgeEdetError(f"--output {self.path}: OpenCV could not start a {self.size[0]}x{self.size[1]} "
+                                    f"video at {self.fps:g} FPS in {os.path.dirname(self.path)}; no video was "
+                                    f"written")
         if (image.shape[1], image.shape[0]) != self.size:
             image, _ = letterbox(image, (self.size[1], self.size[0]), (0, 0, 0))
         self.writer.write(image)
@@ -107,7 +134,7 @@ class VideoFileSink(Sink):
         self.writer.release()
         self.writer = None
         if self._readable_frames() > 0:
-            os.replace(self.tmp, self.path)
+            replace_finished(self.tmp, self.path, "--output")
             kept = f"the {self.frames} frames written so far are kept, playable, in {self.path}"
         else:
             _remove(self.tmp)
@@ -144,9 +171,79 @@ class VideoFileSink(Sink):
                 raise EdgeEdetError(f"--output {self.path}: writing the video failed after {self.frames} frames "
                                     f"(the file does not read back: is the disk full?); the partial file was "
                                     f"removed and {self.path} left as it was")
-            os.replace(self.tmp, self.path)
+            replace_finished(self.tmp, self.path, "--output")
         elif self.frames == 0:
             print(f"edge-edet: warning: no frames reached --output, so {self.path} was not written", file=sys.stderr)
+
+
+class _LineStream:
+    """JSON lines to standard output or a FIFO, by file descriptor: each line waits for the reader
+    (a slow reader slows the stream, as a pipe should), except once the stream is stopping, when a
+    reader that stopped reading is waited for STREAM_GRACE_S and then given up, so one Ctrl-C or
+    SIGTERM always ends the run.  Writes of at most PIPE_BUF after select() never block a pipe."""
+
+    CHUNK = select.PIPE_BUF if hasattr(select, "PIPE_BUF") else 512
+
+    def __init__(self, fd: int, owned: bool):
+        self.fd, self.owned = fd, owned
+        self.give_up_at: Optional[float] = None
+        self.stalled = False  # the reader stopped reading after a stop: later lines are dropped
+
+    def write(self, data: bytes) -> bool:
+        """False when the line was dropped (a stopped stream whose reader does not read)."""
+        view = memoryview(data)
+        while view:
+            if self.stalled:
+                return False
+            _, ready, _ = select.select([], [self.fd], [], 0.2)
+            if ready:
+                written = os.write(self.fd, view[:self.CHUNK])
+                view = view[written:]
+            elif self.give_up_at is not None and time.monotonic() >= self.give_up_at:
+                self.stalled = True
+        return True
+
+    def close(self) -> None:
+        if self.owned:
+            os.close(self.fd)
+
+
+class _TextStream:
+    """Standard output that has no file descriptor (replaced in-process): plain text writes."""
+
+    give_up_at = None
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def write(self, data: bytes) -> bool:
+        self.handle.write(data.decode("utf-8"))
+        self.handle.flush()
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def _open_stream(path: str, flag: str) -> _LineStream:
+    """`-` (standard output, already checked to be open) or a FIFO, which waits for a reader: saying so."""
+    if path == STREAM:
+        sys.stdout.flush()
+        try:
+            return _LineStream(sys.stdout.fileno(), owned=False)
+        except io.UnsupportedOperation:  # an in-process text stream (a test's capture)
+            return _TextStream(sys.stdout)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:  # ENXIO: nobody has the FIFO open for reading yet
+            raise
+        print(f"edge-edet: waiting for a reader to open the FIFO {path} (e.g. `cat {path}`); Ctrl-C stops",
+              file=sys.stderr, flush=True)
+        fd = os.open(path, os.O_WRONLY)
+    else:
+        os.set_blocking(fd, True)
+    return _LineStream(fd, owned=True)
 
 
 class JsonLinesSink(Sink):
@@ -161,14 +258,21 @@ class JsonLinesSink(Sink):
         self.path = check_output_file(path, flag, stream_ok=True)
         self.stream = is_stream_target(self.path)  # `-` or a FIFO: line by line, nothing to rename
         self.tmp = None if self.stream else partial_name(self.path)
+        self.handle = None
+        self.lines: Optional[_LineStream] = None
+        self.dropped = 0  # stream lines a reader that stopped reading never got
         try:
-            if self.path == STREAM:
-                self.handle = sys.stdout
+            if self.stream:
+                self.lines = _open_stream(self.path, flag)
             else:
-                self.handle = open(self.path if self.stream else self.tmp, "w", encoding="utf-8")
+                self.handle = open(self.tmp, "w", encoding="utf-8")
         except OSError as exc:
             raise EdgeEdetError(f"{flag} {path}: cannot open it for writing ({describe_os_error(exc)})") from None
         self.frames = 0
+
+    def stop_soon(self) -> None:
+        if self.lines is not None and self.lines.give_up_at is None:
+            self.lines.give_up_at = time.monotonic() + STREAM_GRACE_S
 
     def write(self, frame, detections, image):
         record = {"frame": int(frame.index), "timestamp": float(frame.timestamp),
@@ -179,10 +283,14 @@ class JsonLinesSink(Sink):
         record["detections"] = detections.to_records()
         if detections.analytics is not None:
             record["counts"] = detections.analytics.counts  # cumulative, as of this frame
+        line = json.dumps(record) + "\n"
         try:
-            self.handle.write(json.dumps(record) + "\n")
-            if self.stream:
-                self.handle.flush()
+            if self.lines is not None:
+                if not self.lines.write(line.encode("utf-8")):
+                    self.dropped += 1
+                    return
+            else:
+                self.handle.write(line)
         except OSError as exc:
             self.discard()
             where = "" if self.stream else f"; the partial file was removed and {self.path} left as it was"
@@ -192,19 +300,24 @@ class JsonLinesSink(Sink):
 
     def _close_handle(self) -> Optional[OSError]:
         handle, self.handle = self.handle, None
-        if handle is None or handle is sys.stdout:
-            return None
+        lines, self.lines = self.lines, None
         try:
-            handle.close()  # flushes: a full disk may only show here
+            if lines is not None:
+                lines.close()
+            if handle is not None:
+                handle.close()  # flushes: a full disk may only show here
         except OSError as exc:
             return exc
         return None
 
     def close(self):
-        if self.handle is None:
+        if self.handle is None and self.lines is None:
             return
         error = self._close_handle()
         if self.stream:
+            if self.dropped:
+                print(f"edge-edet: warning: the reader of {self.flag} {self.path} stopped reading, so the last "
+                      f"{self.dropped} lines were not delivered", file=sys.stderr, flush=True)
             return
         if error is not None:
             _remove(self.tmp)
@@ -216,7 +329,7 @@ class JsonLinesSink(Sink):
             print(f"edge-edet: warning: no frames reached {self.flag}, so {self.path} was not written",
                   file=sys.stderr)
             return
-        os.replace(self.tmp, self.path)
+        replace_finished(self.tmp, self.path, self.flag)
 
     def discard(self):
         self._close_handle()
@@ -396,6 +509,10 @@ def sink_kind(uri: str) -> str:
         return "window"
     if lower.startswith("http://"):
         return "mjpeg"
+    scheme = lower.split("://", 1)[0] if "://" in lower else ""
+    if scheme:
+        raise EdgeEdetError(f"--output {uri}: {scheme}:// is not an output edge-edet writes; give a file (video or "
+                            f".jsonl), http://HOST:PORT (MJPEG preview) or display://0")
     if text == STREAM:
         return "jsonl"
     if is_folder_output(text):

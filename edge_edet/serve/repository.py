@@ -8,7 +8,8 @@
 
 The config is built as tritonclient's `ModelConfig` protobuf and written in protobuf text
 format, so it is exactly what Triton parses.  The repository is assembled in a temporary folder
-beside REPO and moved into place, so a failure leaves nothing half-written.
+beside REPO and moved into place, so a failure leaves nothing half-written; NAME is one folder
+name (never '..'), and the input model may not lie inside the folder it would replace.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import tempfile
 from typing import Optional
 
 from ..contract.errors import EdgeEdetError
+from ..contract.fileio import describe_os_error, remove_stale_partials
 from ..contract.metadata import METADATA_KEY, DeployInfo, read_onnx_metadata, read_sidecar
 from ..contract.names import ENGINE_EXTENSIONS
 from .server import DEFAULT_QUEUE_DELAY_US, model_name
@@ -86,10 +88,45 @@ def _check_target(repo: str, force: bool) -> str:
     return full
 
 
+def _inside(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or lies under it, comparing real paths (links resolved)."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _check_inputs_survive(inputs, target: str) -> None:
+    """Replacing REPO/NAME must not delete the model being served from it (its .onnx or engine + sidecar)."""
+    for what, path in inputs:
+        if path and os.path.exists(path) and _inside(path, target):
+            raise EdgeEdetError(f"{what} {path} lies inside {target}, the model folder this would replace; copy "
+                                f"it elsewhere first or give another --name")
+
+
+def _stage(staging: str, name: str, model_path: str, engine: bool, config, labels) -> str:
+    """REPO/NAME assembled in the staging folder; returns its path."""
+    model_dir = os.path.join(staging, name)
+    os.makedirs(os.path.join(model_dir, "1"))
+    shutil.copyfile(model_path, os.path.join(model_dir, "1", PLATFORMS[".plan" if engine else ".onnx"][1]))
+    with open(os.path.join(model_dir, "config.pbtxt"), "w", encoding="utf-8") as handle:
+        handle.write(config_text(config))
+    with open(os.path.join(model_dir, LABELS_FILE), "w", encoding="utf-8") as handle:
+        handle.write("".join(f"{label}\n" for label in labels))
+    for folder, _, files in os.walk(staging):
+        os.chmod(folder, 0o755)
+        for file in files:
+            os.chmod(os.path.join(folder, file), 0o644)
+    return model_dir
+
+
 def write_repository(model_path: str, repo: str, name: Optional[str] = None, force: bool = False,
                      max_batch: Optional[int] = None, instances: int = 1,
                      max_queue_delay_us: int = DEFAULT_QUEUE_DELAY_US) -> str:
-    """Write REPO/NAME (see the module docstring); returns the model folder."""
+    """Write REPO/NAME (see the module docstring); returns the model folder.
+
+    Nothing is written outside REPO/NAME (NAME is one folder name, never '..'), the inputs are never
+    inside what is replaced, and the work happens in one hidden staging folder beside REPO (named by
+    our pid, so one a killed run left is removed by the next): a failure, a full disk included,
+    leaves REPO as it was and nothing hidden behind."""
     info = read_artifact(model_path)
     engine = os.path.splitext(model_path)[1].lower() != ".onnx"
     check_servable(info, model_path, onnx_runtime=not engine)
@@ -98,32 +135,36 @@ def write_repository(model_path: str, repo: str, name: Optional[str] = None, for
     if instances < 1:
         raise EdgeEdetError("--instances must be at least 1")
     full = _check_target(repo, force)
+    target = os.path.join(full, name)
+    _check_inputs_survive([("--engine", model_path)] + ([("its sidecar", model_path + ".json")] if engine else []),
+                          target)
     config = model_config(info, name, engine, batch, instances, max_queue_delay_us)
 
-    staging = tempfile.mkdtemp(prefix=".edge_edet-repo-", dir=os.path.dirname(full))
+    parent = os.path.dirname(full)
+    remove_stale_partials(parent)  # staging folders of a triton-repo that was killed
     try:
-        model_dir = os.path.join(staging, name)
-        os.makedirs(os.path.join(model_dir, "1"))
-        shutil.copyfile(model_path, os.path.join(model_dir, "1", PLATFORMS[".plan" if engine else ".onnx"][1]))
-        with open(os.path.join(model_dir, "config.pbtxt"), "w", encoding="utf-8") as handle:
-            handle.write(config_text(config))
-        with open(os.path.join(model_dir, LABELS_FILE), "w", encoding="utf-8") as handle:
-            handle.write("".join(f"{label}\n" for label in info.labels))
-        for folder, _, files in os.walk(staging):
-            os.chmod(folder, 0o755)
-            for file in files:
-                os.chmod(os.path.join(folder, file), 0o644)
+        staging = tempfile.mkdtemp(prefix=f".edge_edet-{os.getpid()}-repo-", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise EdgeEdetError(f"--repo {repo}: cannot write in {parent} ({describe_os_error(exc)})") from None
+    try:
+        try:
+            model_dir = _stage(staging, name, model_path, engine, config, info.labels)
+        except OSError as exc:
+            kept = f"{repo} was left as it was" if os.path.isdir(full) else f"{repo} was not created"
+            raise EdgeEdetError(f"writing the model repository failed ({describe_os_error(exc)}); {kept}") from None
         if not os.path.isdir(full):
             os.rename(staging, full)  # the whole repository appears at once
-            return os.path.join(full, name)
-        target = os.path.join(full, name)
-        old = None
-        if os.path.exists(target):
-            old = tempfile.mkdtemp(prefix=f".{name}.old-", dir=full)
-            os.rename(target, os.path.join(old, name))
-        os.rename(model_dir, target)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
+            return target
+        old = os.path.join(staging, ".old")
+        if os.path.lexists(target):
+            os.rename(target, old)  # kept beside the new one until it is in place
+        try:
+            os.rename(model_dir, target)
+        except OSError as exc:
+            if os.path.lexists(old):
+                os.rename(old, target)
+            raise EdgeEdetError(f"replacing {target} failed ({describe_os_error(exc)}); it was left as it "
+                                f"was") from None
         return target
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..contract.cli import counted
 from ..contract.errors import EdgeEdetError
+from ..contract.fileio import remove_stale_work_folders
 from ..contract.machine import nvml_available
 from ..contract.metadata import METADATA_KEY
 from ..runtime.backends import open_backend
@@ -56,10 +57,13 @@ class ServeOptions:
 
 
 def model_name(path: str, name: Optional[str]) -> str:
-    """--name, or the file's stem; Triton allows letters, digits, '.', '_' and '-'."""
-    chosen = name or os.path.splitext(os.path.basename(path))[0]
+    """--name, or the file's stem: one folder name of a Triton model repository (MODEL_NAME), never a
+    path ('..', 'a/b') nor a hidden folder."""
+    chosen = name if name is not None else os.path.splitext(os.path.basename(path))[0]
     if not MODEL_NAME.match(chosen):
-        raise EdgeEdetError(f"model name '{chosen}' may hold only letters, digits, '.', '_' and '-'; pass --name")
+        given = "--name" if name is not None else f"the model name taken from {os.path.basename(path)}"
+        raise EdgeEdetError(f"{given} '{chosen}' is not a Triton model name: use up to 255 letters, digits, '_', "
+                            f"'.' and '-', not starting with '.'" + ("" if name is not None else "; pass --name"))
     return chosen
 
 
@@ -136,7 +140,8 @@ class Server:
 
         options = self.options
         use_own_libpython()
-        self._log_dir = tempfile.mkdtemp(prefix="edge_edet-triton-")
+        remove_stale_work_folders()  # log folders of servers that were killed (kill -9) or failed to start
+        self._log_dir = tempfile.mkdtemp(prefix=f"edge_edet_triton_{os.getpid()}_")
         self.log_file = os.path.join(self._log_dir, "triton.log")
         config = TritonConfig(http_address=options.host, http_port=options.http_port, grpc_address=options.host,
                               grpc_port=options.grpc_port, metrics_address=options.host,

@@ -18,10 +18,11 @@ def save_atomic(obj, path: str) -> None:
     with atomic_output(path) as tmp:
         try:
             torch.save(obj, tmp)
-        except RuntimeError as exc:  # torch reports a failed write (full disk) as a RuntimeError
-            if "write" not in str(exc).lower():
+        except RuntimeError as exc:  # torch's zip writer reports a failed write (full disk) as a RuntimeError:
+            # 'file write failed', 'unexpected pos N vs M' (file-size limit), always from inline_container
+            if not any(marker in str(exc).lower() for marker in ("write", "unexpected pos", "inline_container")):
                 raise
-            raise OSError(f"the file could not be written ({str(exc).splitlines()[0]})") from None
+            raise OSError("the file could not be written completely (a full disk or a file-size limit)") from None
 
 
 def load_run_checkpoint(path: str) -> dict:

@@ -137,14 +137,15 @@ def read_coco(annotations_path: str, images_dir: str, labels: Sequence[str], che
             if not (w > 0 and h > 0) or not np.isfinite([x, y, w, h]).all():
                 report.counts["bad_boxes"] += 1
                 continue
-            box = np.array([[x, y, x + w, y + h]], np.float32)
+            # float64 until clipped to the image: a box at 1e308 is outside it, not a float32 overflow
+            box = np.array([[x, y, x + w, y + h]], np.float64)
             clipped, _ = clip_boxes(box, np.zeros(1, np.int64), width, height, min_side=1e-3)
             if clipped.shape[0] == 0:
                 report.counts["outside_boxes"] += 1
                 continue
             if np.abs(clipped - box).max() > CLIP_TOLERANCE:
                 report.counts["clipped_boxes"] += 1
-            boxes.append(clipped[0])
+            boxes.append(clipped[0].astype(np.float32))
             classes.append(category_to_class[ann["category_id"]])
         records.append(Record(image_id, path, width, height, np.asarray(boxes, np.float32).reshape(-1, 4),
                               np.asarray(classes, np.int64)))

@@ -9,6 +9,7 @@ head BatchNorms train normally.  Optionally the stem and first stages are frozen
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import sys
@@ -21,6 +22,8 @@ import torch
 from ..contract.anchors import generate_anchors
 from ..contract.config import get_config
 from ..contract.errors import EdgeEdetError
+from ..contract.fileio import remove_stale_partials, write_text_atomic
+from ..contract.machine import TRAINING_BYTES_PER_PIXEL, check_count_fits_memory
 from ..eval.coco import STAT_NAMES, detections_to_coco, evaluate, label_to_category, load_coco
 from ..model import create_model, flatten_outputs
 from ..model.reference import reference_detect
@@ -182,12 +185,11 @@ class CsvLog:
 
     def append(self, row: dict) -> None:
         self.rows.append({k: row.get(k, "") for k in LOG_FIELDS})
-        tmp = self.path + ".tmp"
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        os.replace(tmp, self.path)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text_atomic(self.path, text.getvalue())
 
 
 class Trainer:
@@ -211,6 +213,11 @@ class Trainer:
                                     else f"{flag} must be a finite number of 0 or more, got {value}")
         if not options.ema_decay < 1:
             raise EdgeEdetError(f"--ema-decay must be below 1, got {options.ema_decay}")
+        if options.max_minutes is not None and not (math.isfinite(options.max_minutes) and options.max_minutes > 0):
+            raise EdgeEdetError(f"--max-minutes must be a finite number above 0, got {options.max_minutes}")
+        height, width = get_config(options.model, input_size=options.input_size).input_size
+        check_count_fits_memory("--batch-size", options.batch_size, height * width * TRAINING_BYTES_PER_PIXEL,
+                                f"{height}x{width} images trained on at once")
         self.device = resolve_device(options.device)
         if options.threads:
             torch.set_num_threads(options.threads)
@@ -253,6 +260,8 @@ class Trainer:
         self.out_of_time = False
         self.created_output = not os.path.isdir(options.output)
         os.makedirs(options.output, exist_ok=True)  # only once every check passed: no empty run folders
+        remove_stale_partials(options.output)  # checkpoints a killed run (kill -9) was writing
+        self.finished_stats: Optional[dict] = None  # --resume of a run that already trained every epoch
         self.log = CsvLog(os.path.join(options.output, "log.csv"))
         if options.resume:
             self._resume()
@@ -297,6 +306,8 @@ class Trainer:
         self.step = int(state["step"])
         self.best_ap = float(state["best_ap"])
         self.elapsed_before = float(state.get("elapsed", 0.0))
+        if self.start_epoch >= self.options.epochs:
+            self.finished_stats = {k: float(v) for k, v in state.get("stats", {}).items()}
         torch.set_rng_state(state["torch_rng"])
         self.log.keep_until(self.start_epoch)
 
@@ -412,17 +423,39 @@ class Trainer:
         """Train; a run folder this start created is removed again if it fails before any checkpoint."""
         try:
             return self._fit()
+        except RuntimeError as exc:
+            if "unable to resize file" not in str(exc) and "shared memory" not in str(exc).lower():
+                raise
+            self._remove_failed_output()
+            # a DataLoader worker hands batches over through /dev/shm; a small one (Docker's 64 MB) fills
+            raise EdgeEdetError("the data-loading workers could not pass batches through shared memory "
+                                "(/dev/shm is full or too small); pass --workers 0 or give the container more "
+                                "shared memory (docker run --shm-size 1g)") from None
         except BaseException:
-            if self.created_output and not os.path.exists(self.last_path):
-                import shutil
-
-                shutil.rmtree(self.options.output, ignore_errors=True)
+            self._remove_failed_output()
             raise
+
+    def _remove_failed_output(self) -> None:
+        """A run folder this start created goes again if no checkpoint reached it."""
+        if self.created_output and not os.path.exists(self.last_path):
+            import shutil
+
+            shutil.rmtree(self.options.output, ignore_errors=True)
+
+    def _save(self, state: dict, epoch: int) -> None:
+        """last.pth; a failed write says what the run folder still holds."""
+        try:
+            save_atomic(state, self.last_path)
+        except EdgeEdetError as exc:
+            kept = (f"the run keeps its epoch {epoch} checkpoint (--resume continues from it)" if epoch > 0
+                    and os.path.isfile(self.last_path) else "no epoch was saved")
+            raise EdgeEdetError(f"{exc}; {kept}") from None
 
     def _fit(self) -> dict:
         options = self.options
-        with open(os.path.join(options.output, "labels.txt"), "w", encoding="utf-8") as handle:
-            handle.write("\n".join(self.labels) + "\n")
+        if self.finished_stats is not None:  # nothing left to train: its last validation is the result
+            return self.finished_stats
+        write_text_atomic(os.path.join(options.output, "labels.txt"), "\n".join(self.labels) + "\n")
         stats = {}
         self.bar = TrainProgress(self.total_steps, self.budget_s, options.log_every, enabled=options.progress)
         if self.budget_s:  # again, with the whole setup spent (the timed batch from __init__ reused)
@@ -440,7 +473,7 @@ class Trainer:
                 self.best_ap = stats["AP"]
             state = self.checkpoint_state(epoch + 1)
             state["stats"] = {k: float(v) for k, v in stats.items()}
-            save_atomic(state, self.last_path)
+            self._save(state, epoch)
             if improved:
                 save_atomic(state, self.best_path)
             self.log.append({"epoch": epoch + 1, "train_loss": f"{train['loss']:.5f}",

@@ -206,6 +206,11 @@ def parse_zone(text: str, index: int = 0) -> ShapeSpec:
     if len(values) < 6:
         raise EdgeEdetError(f"--zone \"{text}\": a zone needs at least 3 points (6 numbers), got "
                             f"{len(values) // 2}; e.g. {example}")
+    corners = np.asarray(values, np.float64).reshape(-1, 2)
+    spread = np.linalg.svd(corners - corners.mean(axis=0), compute_uv=False)  # both zero: one point; one: a line
+    if spread[1] <= 1e-9 * max(1.0, spread[0]):
+        raise EdgeEdetError(f"--zone \"{text}\": the zone has no area (its points lie on one line), so nothing "
+                            f"could ever be inside it; give the corners of a region")
     return ShapeSpec("--zone", str(text), values, name or f"zone{index + 1}")
 
 

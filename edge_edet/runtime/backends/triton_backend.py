@@ -30,7 +30,9 @@ from .base import Backend, BackendUnavailable
 
 SCHEME = "triton"
 EXAMPLE = "triton://127.0.0.1:8001/person"
-MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+# a served model's name is one folder of a Triton model repository: letters, digits, '_', '.', '-', not
+# starting with '.' (so never '.', '..' or a hidden folder) and at most 255 characters (a file name)
+MODEL_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}$")
 # gRPC status codes that mean "the server is not there (yet)", not "the request is wrong"
 TRANSIENT = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN")
 RESTARTING = ("unknown model", "is not ready", "not found", "unavailable")
