@@ -397,9 +397,23 @@ def test_served_model_matches_local_and_publishes_metadata(server, deploy_onnx, 
 
 
 @pytest.mark.slow
+def _settled_stats(client, name, timeout=10.0):
+    """The model's statistics once two reads 0.3 s apart agree: the server counts a request after it has
+    answered it, so a read straight after an earlier test's (or this one's) last answer can come too early."""
+    previous = client.get_inference_statistics(name, as_json=True)["model_stats"][0]
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.3)
+        current = client.get_inference_statistics(name, as_json=True)["model_stats"][0]
+        if current.get("inference_count") == previous.get("inference_count"):
+            return current
+        previous = current
+    return previous
+
+
 def test_dynamic_batching_gathers_frames_from_many_clients(server):
     client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc}")
-    before = client.get_inference_statistics(server.name, as_json=True)["model_stats"][0]
+    before = _settled_stats(client, server.name)
     images = np.random.default_rng(0).integers(0, 255, (1, 320, 320, 3), dtype=np.uint8)
 
     def send():
@@ -415,7 +429,7 @@ def test_dynamic_batching_gathers_frames_from_many_clients(server):
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    after = client.get_inference_statistics(server.name, as_json=True)["model_stats"][0]
+    after = _settled_stats(client, server.name)
     inferences = int(after["inference_count"]) - int(before.get("inference_count", 0))
     executions = int(after["execution_count"]) - int(before.get("execution_count", 0))
     assert inferences == 16
