@@ -1,4 +1,5 @@
 """Shared test helpers: the ../shared data and fixtures, read in place (never copied)."""
+import importlib
 import os
 
 import pytest
@@ -7,6 +8,20 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("EDGE_EDET_SHARED", os.path.join(os.path.dirname(REPO), "shared"))
 DATA = os.path.join(SHARED, "data")
 FIXTURES = os.path.join(SHARED, "fixtures")
+
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require_module(module: str, reason: str):
+    """The module, or a skip with `reason` where it is missing; under CI=true, where .ci/run installs every
+    package the suite can use, a missing one fails the test instead of letting it pass on a skip."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if IN_CI:
+            pytest.fail(f"{module} is missing under CI=true ({reason}): {exc}")
+        pytest.skip(reason, allow_module_level=True)  # also from a test module's top level
 
 
 def shared_path(*parts: str) -> str:

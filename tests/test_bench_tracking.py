@@ -14,16 +14,14 @@ import os
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, require_module
 
 SCRIPT = os.path.join(REPO, "scripts", "bench_tracking.py")
 
 
 def need(module: str, reason: str):
     """The module, or a skip with `reason`; in CI (CI=true), where it is installed, a failure."""
-    if os.environ.get("CI") == "true":
-        return importlib.import_module(module)
-    return pytest.importorskip(module, reason=reason)
+    return require_module(module, reason)
 
 
 def tud(sequence: str) -> str:
