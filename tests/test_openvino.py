@@ -15,20 +15,17 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, shared_path
+from conftest import REPO, require_module, shared_path
 from edge_edet.contract.errors import EdgeEdetError
 
-try:
-    import openvino
-except ImportError:  # pragma: no cover - CI has it (setup.py [test])
-    openvino = None
+OPENVINO_MISSING = "openvino is not installed (pip install -e '.[openvino]'; it is in the [test] extra)"
+openvino = None
 
 
 def require_openvino():
-    if openvino is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("openvino is in the [test] extra, so CI must have it: pip install -e '.[test]'")
-        pytest.skip("openvino is not installed (pip install -e '.[openvino]')")
+    """OpenVINO, or a skip saying how to install it; under CI=true a missing one fails (conftest)."""
+    global openvino
+    openvino = require_module("openvino", OPENVINO_MISSING)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -102,6 +99,23 @@ def test_same_detections_as_onnxruntime_on_images_and_video(person, frames):
             assert_same_detections(mine, theirs)
             found += len(mine.boxes)
         assert found > len(frames)  # real people were found, so the comparison compared something
+    finally:
+        ort.close()
+        ov.close()
+
+
+def test_eval_score_floor_is_lowered_in_openvino_too(person, frames):
+    from edge_edet.eval.runner import OFFICIAL_SCORE_THRESHOLD
+    from edge_edet.runtime import Detector
+
+    ort, ov = (Detector.from_file(person, backend=name, score_floor=OFFICIAL_SCORE_THRESHOLD)
+               for name in ("onnxruntime", "openvino"))
+    try:
+        assert ov.backend.lowered_floor_from == ort.backend.lowered_floor_from > OFFICIAL_SCORE_THRESHOLD
+        assert ov.info.score_threshold == OFFICIAL_SCORE_THRESHOLD
+        mine, theirs = ort.detect(frames[0])[0], ov.detect(frames[0])[0]
+        assert len(theirs.boxes) == len(mine.boxes) == 100  # the low-score boxes AP needs come out
+        np.testing.assert_allclose(theirs.scores, mine.scores, atol=1e-4)
     finally:
         ort.close()
         ov.close()
@@ -455,7 +469,9 @@ def load_like_tritons_openvino_backend(model_file, config):
     core = openvino.Core()
     model = core.read_model(model_file)
     ppp = PrePostProcessor(model)
-    ppp.input("images").tensor().set_element_type(openvino.Type.u8).set_layout(openvino.Layout("N..."))
+    ppp.input("images").tensor().set_element_type(openvino.Type.u8)
+    if config.max_batch_size:  # a batching config: "N..." layout, then the batch set to max_batch_size
+        ppp.input("images").tensor().set_layout(openvino.Layout("N..."))
     model = ppp.build()
     if config.max_batch_size:
         openvino.set_batch(model, config.max_batch_size)
@@ -485,8 +501,8 @@ def test_triton_repo_for_tritons_openvino_backend(which, person, dynamic_onnx, f
     parameters = {key: value.string_value for key, value in config.parameters.items()}
     assert parameters["TARGET_DEVICE"] == "CPU" and "edge_edet" in parameters
     assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
-    if which == "person":
-        assert config.max_batch_size == 1 and parameters["PERFORMANCE_HINT"] == "LATENCY"
+    if which == "person":  # a static export: Triton does not batch it (max_batch_size 0, full dims)
+        assert config.max_batch_size == 0 and parameters["PERFORMANCE_HINT"] == "LATENCY"
         assert parameters["NUM_STREAMS"] == "1" and "ENABLE_BATCH_PADDING" not in parameters
     else:
         assert config.max_batch_size == 2 and parameters["PERFORMANCE_HINT"] == "THROUGHPUT"
@@ -494,12 +510,14 @@ def test_triton_repo_for_tritons_openvino_backend(which, person, dynamic_onnx, f
     compiled = load_like_tritons_openvino_backend(str(repo / "m" / "1" / "model.onnx"), config)
     local = Detector.from_file(path, backend="onnxruntime")
     try:
-        batch = np.zeros((config.max_batch_size,) + local.input_size + (3,), np.uint8)
-        local.preprocess(frames[:config.max_batch_size], out=batch)
+        count = max(1, config.max_batch_size)
+        batch = np.zeros((count,) + local.input_size + (3,), np.uint8)
+        local.preprocess(frames[:count], out=batch)
         served = {port.get_any_name(): value for port, value in compiled.create_infer_request().infer(batch).items()}
         expected = local.infer(batch)
-        for tensor in config.output:  # the four outputs the config declares, batch first
-            assert served[tensor.name].shape == (config.max_batch_size,) + tuple(tensor.dims)
+        lead = (config.max_batch_size,) if config.max_batch_size else ()
+        for tensor in config.output:  # the four outputs the config declares (with the batch when Triton batches)
+            assert served[tensor.name].shape == lead + tuple(tensor.dims)
         if which == "person":  # real people: Triton's OpenVINO (bf16 where the CPU has it) finds them too
             count = int(expected["num_detections"][0, 0])
             assert count > 0 and abs(int(served["num_detections"][0, 0]) - count) <= 1

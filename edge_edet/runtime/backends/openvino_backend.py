@@ -18,6 +18,7 @@ How it runs (OpenVINO's Python API: `openvino.Core`, `compile_model`, `InferRequ
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import sys
@@ -117,7 +118,10 @@ class OpenVINOBackend(Backend):
     name = "openvino"
 
     def __init__(self, path: str, device: str = "CPU", streams: int = 1, threads: int = 0,
-                 execution_mode: str = "accuracy", cache_dir: Optional[str] = None, **_ignored):
+                 execution_mode: str = "accuracy", cache_dir: Optional[str] = None,
+                 score_floor: Optional[float] = None, **_ignored):
+        """score_floor: run with the graph's score threshold lowered to this (eval: AP needs the low-score
+        boxes a graph exported for display drops); self.lowered_floor_from then holds the exported one."""
         ov = import_openvino()
         self.path = path
         proto = load_onnx(path, weights=False)
@@ -142,8 +146,12 @@ class OpenVINOBackend(Backend):
         self.device, self.execution_mode = device, execution_mode
         self.cache_dir = self._enable_cache(default_cache_dir() if cache_dir is None else cache_dir)
         config = compile_config(device, max(1, int(streams)), execution_mode, threads)
+        self.lowered_floor_from: Optional[float] = None
         try:
-            self.compiled = self.core.compile_model(path, device, config)
+            model = path  # compiled from the file: a cached blob is then loaded without reading the ONNX
+            if score_floor is not None and float(score_floor) < float(self.info.score_threshold):
+                model = self._lower_score_floor(float(score_floor))
+            self.compiled = self.core.compile_model(model, device, config)
         except Exception as exc:
             lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
             raise OpenVINOCompileError(f"OpenVINO cannot compile {path} for {device}: "
@@ -179,6 +187,34 @@ class OpenVINOBackend(Backend):
             print(f"edge-edet: warning: OpenVINO model cache {folder} cannot be used ({exc}); compiling "
                   f"without it (set {CACHE_ENV} to another folder)", file=sys.stderr, flush=True)
             return None
+
+    def _lower_score_floor(self, floor: float):
+        """The model with the score-threshold constant of every NonMaxSuppression replaced by `floor`
+        (nms onnx), or the file as it is with the host's floor lowered (nms none); an EfficientNMS plugin
+        graph keeps its own.  The ONNX Runtime back-end does the same through an initializer override."""
+        model = self.path
+        if self.info.nms == "onnx":
+            try:
+                from openvino import op
+            except ImportError:  # OpenVINO before 2025 keeps it under openvino.runtime
+                from openvino.runtime import op
+            model = self.core.read_model(self.path)
+            lowered = 0
+            for node in model.get_ops():
+                if node.get_type_name() != "NonMaxSuppression" or node.get_input_size() <= 4:
+                    continue
+                threshold = node.input_value(4).get_node()
+                if threshold.get_type_name() == "Constant":
+                    shape = tuple(threshold.get_output_shape(0))
+                    node.input(4).replace_source_output(op.Constant(np.full(shape, floor, np.float32)).output(0))
+                    lowered += 1
+            if not lowered:
+                return self.path
+        elif self.info.nms != "none":
+            return model
+        self.lowered_floor_from = float(self.info.score_threshold)
+        self.info = dataclasses.replace(self.info, score_threshold=floor)
+        return model
 
     def _property(self, name: str, default):
         try:
