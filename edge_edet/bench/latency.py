@@ -1,4 +1,5 @@
-"""Latency of a model alone, through the back-end interface only, so any back-end benches the same.
+"""Latency of a model alone, through the back-end interface only, so any back-end benches the same;
+several back-ends of one model are timed in alternating rounds (bench_backends).
 
 The timed call is `detector.infer(batch)` on an input letterboxed once beforehand: the engine and
 whatever it holds in the graph (pre-processing, decode, NMS), not the host.  A back-end that can
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -77,14 +78,49 @@ def time_calls(call: Callable[[], object], iterations: int, warmup: int) -> List
     return samples
 
 
+def prepared_input(detector, frames: Sequence[np.ndarray], batch: int) -> np.ndarray:
+    """One batch letterboxed into the back-end's own input buffer (pinned on TensorRT, OpenVINO's tensor),
+    as the streaming pipeline feeds it."""
+    check_batch(detector, batch)
+    inputs = detector.allocate_input(batch)
+    detector.preprocess(next(batches(frames, batch)), out=inputs)
+    return inputs
+
+
 def bench_model(detector, frames: Sequence[np.ndarray], batch: int, iterations: int, warmup: int) -> dict:
     """Latency and throughput of `detector.infer` alone (host letterbox done once, outside timing)."""
-    check_batch(detector, batch)
-    inputs, _ = detector.preprocess(next(batches(frames, batch)))
-    inputs = np.ascontiguousarray(inputs[:batch]).copy()
-    report = {"latency": latency_stats(time_calls(lambda: detector.infer(inputs), iterations, warmup), batch)}
-    time_gpu: Optional[Callable] = getattr(detector.backend, "time_gpu", None)
-    if time_gpu is not None:
-        gpu_ms = list(time_gpu(batch, iterations, warmup))
-        report["gpu_latency"] = latency_stats([ms / 1e3 for ms in gpu_ms], batch)
-    return report
+    return bench_backends({"model": detector}, frames, batch, iterations, warmup, rounds=1)["model"]
+
+
+SETTLE_S = 0.2  # between two back-ends' turns: ONNX Runtime's worker threads spin-wait after a run
+
+
+def bench_backends(detectors: Dict[str, object], frames: Sequence[np.ndarray], batch: int, iterations: int,
+                   warmup: int, rounds: int = 10) -> Dict[str, dict]:
+    """{name: {"latency": stats[, "gpu_latency": stats]}} for each detector, timed in alternating rounds
+    (each round runs every detector in turn, iterations/rounds calls each), so a change in the machine's
+    load during the run falls on all of them alike instead of on whichever ran last.  Each turn starts
+    after a pause and one untimed call: a thread pool still spinning from the turn before (ONNX
+    Runtime's does, for a while after each run) would otherwise take the cores from the next one
+    (measured: OpenVINO 17.8 ms instead of 13.6 ms right after ONNX Runtime on 2 cores)."""
+    inputs = {name: prepared_input(detector, frames, batch) for name, detector in detectors.items()}
+    for name, detector in detectors.items():
+        time_calls(lambda: detector.infer(inputs[name]), 0, warmup)
+    rounds = max(1, min(int(rounds), iterations))
+    several = len(detectors) > 1
+    samples: Dict[str, List[float]] = {name: [] for name in detectors}
+    for round_index in range(rounds):
+        count = iterations // rounds + (1 if round_index < iterations % rounds else 0)
+        for name, detector in detectors.items():
+            if several:
+                time.sleep(SETTLE_S)
+            samples[name] += time_calls(lambda: detector.infer(inputs[name]), count, 1 if several else 0)
+    reports = {}
+    for name, detector in detectors.items():
+        report = {"latency": latency_stats(samples[name], batch)}
+        time_gpu: Optional[Callable] = getattr(detector.backend, "time_gpu", None)
+        if time_gpu is not None:
+            gpu_ms = list(time_gpu(batch, iterations, warmup))
+            report["gpu_latency"] = latency_stats([ms / 1e3 for ms in gpu_ms], batch)
+        reports[name] = report
+    return reports

@@ -21,8 +21,10 @@ SIDES = ("deployed", "eager")
 
 
 def measure_peak_memory(side: str, model: str, images_dir: Optional[str], count: int, iterations: int,
-                        batch: int = 1, threads: Optional[int] = None, checkpoint: Optional[str] = None) -> dict:
-    """Run `side` in a child process; {'peak_rss_mb', 'after_imports_rss_mb', 'model_rss_mb'}."""
+                        batch: int = 1, threads: Optional[int] = None, checkpoint: Optional[str] = None,
+                        backend: str = "auto") -> dict:
+    """Run `side` in a child process; {'peak_rss_mb', 'after_imports_rss_mb', 'model_rss_mb'}.  `backend`:
+    what runs the deployed side's .onnx (the parent's own choice, so both measure the same thing)."""
     command = [sys.executable, "-m", "edge_edet.bench.memory", side, model, "--count", str(count),
                "--iterations", str(iterations), "--batch", str(batch)]
     if images_dir:
@@ -31,6 +33,7 @@ def measure_peak_memory(side: str, model: str, images_dir: Optional[str], count:
         command += ["--threads", str(threads)]
     if checkpoint:
         command += ["--checkpoint", checkpoint]
+    command += ["--backend", backend]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
@@ -48,6 +51,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--checkpoint", default=None)
+    parser.add_argument("--backend", default="auto")
     args = parser.parse_args(argv)
 
     from ..runtime import Detector
@@ -66,10 +70,14 @@ def main(argv=None) -> int:
         baseline = peak_rss_mb()
         detector = EagerDetector(info, None if args.checkpoint == "random" else args.checkpoint, args.threads)
     else:
-        import onnxruntime  # noqa: F401
+        import importlib
 
+        from ..contract.names import AUTO_BACKEND, ONNX_BACKENDS
+
+        backend = args.backend if args.backend in ONNX_BACKENDS else AUTO_BACKEND  # an engine: TensorRT's own
+        importlib.import_module("openvino" if backend == "openvino" else "onnxruntime")  # part of the baseline
         baseline = peak_rss_mb()
-        detector = Detector.from_file(args.model, **options)
+        detector = Detector.from_file(args.model, backend=backend, **options)
     source = batches(frames, args.batch)
     for _ in range(args.iterations):
         detector.detect(next(source))

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 
-from ..contract.cli import add_providers_argument, counted, positive_int, thread_count
+from ..contract.cli import (add_backend_arguments, add_providers_argument, backend_options, counted, positive_int,
+                             thread_count)
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "eval", help="COCO AP of an exported model on a COCO-format dataset",
-        description="Run a deploy ONNX (ONNX Runtime) or TensorRT engine over the images of a COCO json "
+        description="Run a deploy ONNX (OpenVINO or ONNX Runtime: --backend) or TensorRT engine over the images "
+                    "of a COCO json "
                     "and report AP, AP50, AP75 and AP small/medium/large (pycocotools). The model's labels "
                     "are matched to the dataset's categories by name, so 90-id and 80-class label lists both "
                     "work. An ONNX graph's score floor is lowered to 0.001 for the run (the official "
@@ -23,7 +25,8 @@ def register(subparsers) -> None:
                         help="score an ONNX graph with the score floor it was exported with (default: lowered to "
                              "0.001, as AP needs the low-score boxes)")
     parser.add_argument("--threads", type=thread_count, default=None,
-                        help="ONNX Runtime intra-op threads, at most one per core")
+                        help="ONNX Runtime / OpenVINO CPU threads, at most one per core")
+    add_backend_arguments(parser)
     add_providers_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -41,11 +44,10 @@ def run(args) -> int:
         check_output_file(args.output, "--output", inputs=[("--annotations", args.annotations),
                                                            ("--model", args.model)])
     coco = load_coco(args.annotations)  # a malformed file fails before a model loads
-    options = {"threads": args.threads} if args.threads else {}
+    options = backend_options(args)
     if not args.keep_score_threshold:
         options["score_floor"] = OFFICIAL_SCORE_THRESHOLD
-    providers = args.providers
-    detector = Detector.from_file(args.model, providers=providers, **options)
+    detector = Detector.from_file(args.model, providers=args.providers, backend=args.backend, **options)
     try:
         report = evaluate_detector(detector, coco, args.images, max_images=args.max_images,
                                    progress=not args.no_progress)
@@ -55,7 +57,8 @@ def run(args) -> int:
     images = report["images"]
     print(f"{args.model}: {counted(images['evaluated'], 'image')}, "
           f"{counted(report['categories']['evaluated'], 'category', 'categories')}, "
-          f"{counted(report['detections'], 'detection')}, {report['images_per_second']} images/s")
+          f"{counted(report['detections'], 'detection')}, {report['images_per_second']} images/s, "
+          f"{report['backend'].get('label') or report['backend']['backend']}")
     print(format_metrics(report["metrics"]))
     if args.output:
         write_json_atomic(args.output, report)

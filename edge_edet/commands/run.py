@@ -19,8 +19,8 @@ import sys
 import threading
 from typing import List, Optional, Sequence
 
-from ..contract.cli import (add_providers_argument, guarded, native_stderr_quiet, non_negative_int, positive_int,
-                             thread_count, warn)
+from ..contract.cli import (add_backend_arguments, add_providers_argument, backend_options, guarded,
+                             native_stderr_quiet, non_negative_int, positive_int, thread_count, warn)
 from ..contract.decode import DECODE_MODES
 from ..contract.errors import EdgeEdetError
 from ..contract.fileio import STREAM, check_distinct_outputs, check_output_file, write_json_atomic
@@ -36,12 +36,14 @@ EXIT_SOURCE_LOST = 1
 def add_arguments(parser: argparse.ArgumentParser, default_source: str = "0") -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--engine", "--model", dest="model", default=None, metavar="PATH",
-                       help="deploy .onnx (ONNX Runtime) or TensorRT engine (.trt/.engine/.plan) made by edge-edet, or "
+                       help="deploy .onnx (OpenVINO or ONNX Runtime: --backend) or TensorRT engine "
+                            "(.trt/.engine/.plan) made by edge-edet, or "
                             "triton://HOST:PORT/MODEL (a model served by `edge-edet serve` or tritonserver); "
                             f"default: a person detector ({', '.join(BUNDLED_DEPLOY_NAMES)}) in the current folder")
+    add_backend_arguments(model)
     add_providers_argument(model)
     model.add_argument("--threads", type=thread_count, default=None,
-                       help="ONNX Runtime CPU threads, at most one per core (default: one per core)")
+                       help="ONNX Runtime / OpenVINO CPU threads, at most one per core (default: one per core)")
     model.add_argument("--cuda-graph", action="store_true",
                        help="TensorRT engines with a static batch: replay the enqueue as a CUDA graph "
                             "(needs cuda-python)")
@@ -221,10 +223,10 @@ def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
         # 2. the model (once), then the sources
         from ..runtime.detector import Detector
 
-        options = {"threads": args.threads} if args.threads else {}
+        options = backend_options(args)
         if args.cuda_graph:
             options["cuda_graph"] = True
-        detector = Detector.from_file(model_path, providers=args.providers, **options)
+        detector = Detector.from_file(model_path, providers=args.providers, backend=args.backend, **options)
         from ..runtime.detection_filter import make_filter
 
         detector.filter = make_filter(detector.info, args.threshold, args.classes, warn=warn)
@@ -275,7 +277,9 @@ def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
                         log=_log)
     where = "".join(f", preview at {s.url}" for s in opened if isinstance(s, MjpegSink))
     kept = f", classes {', '.join(args.classes)}" if args.classes else ""
-    _log(f"running {detector.info.model} ({os.path.basename(model_path)}) on {_describe_sources(pipeline)}{where}; "
+    runs_on = getattr(detector.backend, "label", lambda: detector.backend.name)()
+    _log(f"running {detector.info.model} ({os.path.basename(model_path)}, {runs_on}) on "
+         f"{_describe_sources(pipeline)}{where}; "
          f"showing scores >= {detector.filter.threshold:g}{kept}; Ctrl-C stops")
     try:
         with _StopOnSignals(pipeline):

@@ -1,11 +1,12 @@
 """`edge-edet serve`: a deploy model on Triton Inference Server (PyTriton), for many clients."""
 from __future__ import annotations
 
-from ..contract.cli import add_providers_argument, non_negative_int, positive_int, thread_count
+from ..contract.cli import (add_backend_arguments, add_providers_argument, backend_options, non_negative_int,
+                             positive_int, thread_count)
 
-DESCRIPTION = ("Serve a deploy .onnx (ONNX Runtime) or TensorRT engine on NVIDIA Triton Inference Server through "
-               "PyTriton: dynamic batching of frames from many clients, gRPC, HTTP and Prometheus metrics.  The "
-               "model's metadata (input size, labels, thresholds, precision) is published in its config, so "
+DESCRIPTION = ("Serve a deploy .onnx (OpenVINO or ONNX Runtime: --backend) or TensorRT engine on NVIDIA Triton "
+               "Inference Server through PyTriton: dynamic batching of frames from many clients, gRPC, HTTP and "
+               "Prometheus metrics.  The model's metadata (input size, labels, thresholds, precision) is published in its config, so "
                "clients run `edge-edet run --engine triton://HOST:GRPC_PORT/NAME`.  Loopback only unless --host "
                "says otherwise; Ctrl-C or SIGTERM stops it cleanly.")
 
@@ -38,9 +39,10 @@ def register(subparsers) -> None:
     parser.add_argument("--instances", type=thread_count, default=1,
                         help="model instances run in parallel, each with its own session, at most one per core "
                              "(default 1)")
+    add_backend_arguments(parser)
     add_providers_argument(parser)
     parser.add_argument("--threads", type=thread_count, default=None,
-                        help="ONNX Runtime CPU threads per instance, at most one per core")
+                        help="ONNX Runtime / OpenVINO CPU threads per instance, at most one per core")
     parser.add_argument("--verbose", action="store_true", help="show Triton's own log on the console")
     parser.set_defaults(func=run)
 
@@ -51,7 +53,8 @@ def run(args) -> int:
     options = ServeOptions(model_path=args.model, name=args.name, host=args.host, http_port=args.http_port,
                            grpc_port=args.grpc_port, metrics_port=args.metrics_port, max_batch=args.max_batch,
                            max_queue_delay_us=args.max_queue_delay_us, instances=args.instances,
-                           providers=args.providers, threads=args.threads, verbose=args.verbose)
+                           providers=args.providers, backend=args.backend, threads=args.threads, verbose=args.verbose,
+                           backend_options=backend_options(args))
     return serve(options, log=lambda message: print(message, flush=True))
 
 

@@ -17,6 +17,7 @@ import threading
 from typing import Callable, List, Optional
 
 from .errors import EdgeEdetError
+from .names import AUTO_BACKEND, ONNX_BACKENDS, OPENVINO_DEVICES
 
 EXIT_USAGE = 2  # user mistake (argparse uses 2 as well)
 OPENCV_HINT = ("OpenCV is not installed: on a Jetson use JetPack's `sudo apt install python3-opencv` (it has "
@@ -123,6 +124,61 @@ def add_providers_argument(parser) -> None:
     parser.add_argument("--providers", default=None, type=parse_providers,
                         help="ONNX Runtime execution providers, comma-separated, in order: cpu, cuda, tensorrt "
                              "(default: CUDA when onnxruntime-gpu has it, else CPU)")
+
+
+def _backend_name(text: str) -> str:
+    name = text.strip().lower()
+    if name != AUTO_BACKEND and name not in ONNX_BACKENDS:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a back-end; choose "
+                                         f"{', '.join((AUTO_BACKEND,) + ONNX_BACKENDS)}")
+    return name
+
+
+def backend_list(text: str) -> List[str]:
+    """'onnxruntime,openvino' -> ['onnxruntime', 'openvino'] (bench times each); no name twice."""
+    names = [_backend_name(part) for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give one or more back-ends, comma-separated")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"'{text}' names a back-end twice")
+    return names
+
+
+def openvino_device(text: str) -> str:
+    name = text.strip().upper()
+    if name.split(".")[0] not in OPENVINO_DEVICES:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an OpenVINO device; choose {', '.join(OPENVINO_DEVICES)} "
+                                         f"(GPU.1 names a second GPU)")
+    return name
+
+
+def add_backend_arguments(parser, several: bool = False) -> None:
+    """--backend (which runtime runs a .onnx), --device and --execution-mode (OpenVINO's); engines and
+    triton:// models run as they are.  `several`: bench's comma-separated list, timed side by side."""
+    choices = "onnxruntime, openvino or auto"
+    parser.add_argument(
+        "--backend", default=[AUTO_BACKEND] if several else AUTO_BACKEND,
+        type=backend_list if several else _backend_name, metavar="NAME[,NAME]" if several else "NAME",
+        help=(f"what runs a .onnx model: {choices}" + (", or several comma-separated, timed in alternating rounds"
+                                                        if several else "") +
+              " (default auto: OpenVINO on a CPU where it is installed and faster for the graph's precision, "
+              "measured for FP16 and INT8; else ONNX Runtime; the run says which ran).  TensorRT engines and triton:// models run as they are"))
+    parser.add_argument("--device", type=openvino_device, default=None,
+                        help="OpenVINO device: CPU (default), GPU (Intel integrated or discrete), NPU or AUTO; "
+                             "only CPU is tested in this project's CI")
+    parser.add_argument("--execution-mode", choices=("accuracy", "performance"), default=None,
+                        help="OpenVINO: accuracy (default: the graph's own precision, ONNX Runtime's boxes) or "
+                             "performance (bf16 on CPUs that have it, f16 on GPUs: faster, boxes move slightly)")
+
+
+def backend_options(args) -> dict:
+    """The back-end options the command line gave (threads, device, execution mode), for open_backend."""
+    options = {}
+    for key in ("threads", "device", "execution_mode"):
+        value = getattr(args, key, None)
+        if value:
+            options[key] = value
+    return options
 
 
 NATIVE_LOG_ENV = "EDGE_EDET_NATIVE_LOG"  # set to 1 to see FFmpeg / OpenCV / ONNX Runtime log lines again

@@ -17,6 +17,12 @@ NMS_KINDS = ("onnx", "efficientnms", "none")
 PRECISIONS = ("fp32", "fp16", "int8")  # the precision a graph or engine carries
 BUILD_PRECISIONS = PRECISIONS + ("best",)  # what `edge-edet build --precision` may ask for
 
+# -- back-ends for a deploy .onnx (runtime/backends: `--backend`, `--device`) -------------------
+ONNX_BACKENDS = ("onnxruntime", "openvino")
+AUTO_BACKEND = "auto"  # OpenVINO on a CPU run where it is installed and faster for the graph, else ONNX Runtime
+OPENVINO_DEVICES = ("CPU", "GPU", "NPU", "AUTO")
+TRITON_PLATFORMS = ("onnxruntime", "openvino", "tensorrt")  # `triton-repo --platform`: what tritonserver runs
+
 # -- export defaults (stored in the artifact's metadata; the runtime reads them from there) ---
 DEFAULT_SCORE_THRESHOLD = 0.4
 DEFAULT_IOU_THRESHOLD = 0.5

@@ -1,7 +1,7 @@
-"""The deploy-side runtime: numpy, OpenCV and onnxruntime or TensorRT + pycuda.  Never torch.
+"""The deploy-side runtime: numpy, OpenCV and onnxruntime or OpenVINO, or TensorRT + pycuda.  Never torch.
 
     from edge_edet.runtime import Detector
-    detector = Detector.from_file("d0.onnx")        # or d1.trt / .engine / .plan
+    detector = Detector.from_file("d0.onnx")        # OpenVINO or ONNX Runtime (backend=); or d1.trt / .engine / .plan
     results = detector.detect([frame_bgr, ...])      # list of Detections, boxes in frame pixels
 """
 from .detections import Detections

@@ -42,10 +42,12 @@ class Detector:
         self.filter = None  # a DetectionFilter (`edge-edet run`): every consumer of postprocess sees it applied
 
     @classmethod
-    def from_file(cls, path: str, providers=None, **options) -> "Detector":
-        """Open an .onnx (ONNX Runtime) or .trt/.engine/.plan (TensorRT) file made by edge_edet, or a model
-        served by Triton (triton://HOST:PORT/MODEL)."""
-        return cls(open_backend(path, providers=providers, **options))
+    def from_file(cls, path: str, providers=None, backend: str = "auto", **options) -> "Detector":
+        """Open a .trt/.engine/.plan (TensorRT) file made by edge_edet, a model served by Triton
+        (triton://HOST:PORT/MODEL), or an .onnx through `backend`: "onnxruntime", "openvino" (options
+        device="CPU"|"GPU"|"NPU"|"AUTO", streams, execution_mode) or "auto" (OpenVINO on a CPU where it is
+        installed and faster for the graph).  `detector.backend.name` says which one runs."""
+        return cls(open_backend(path, providers=providers, backend=backend, **options))
 
     # -- stages ---------------------------------------------------------------------------
     def _buffer(self, batch: int) -> np.ndarray:
@@ -84,6 +86,11 @@ class Detector:
 
     def infer(self, batch: np.ndarray) -> dict:
         return self.backend.infer(batch)
+
+    def submit(self, batch: np.ndarray):
+        """Start inference and return at once where the back-end can (OpenVINO's asynchronous requests);
+        `.result()` of what it returns gives infer()'s outputs.  `batch` must stay untouched until then."""
+        return self.backend.submit(batch)
 
     def postprocess(self, outputs: dict, scales: Sequence[float], frame_shapes: Sequence[tuple]) -> List[Detections]:
         results = []

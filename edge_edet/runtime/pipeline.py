@@ -1,9 +1,9 @@
 """The streaming pipeline: capture, batch, pre-process, infer, post-process and render overlap on threads.
 
-    capture threads ─> pre thread ────────> infer thread ─> post thread ─> [track thread] ─> caller's thread
-     (one a source)    batch (batcher.py),   engine          boxes back      IDs, line and     overlay, sinks:
-                       letterbox into a      (one call       to frame        zone counts       window / video /
-                       pooled input buffer   per batch)      pixels          (--track)         JSON / MJPEG
+    capture threads ─> pre thread ───────> infer thread ─> wait thread ─> post thread ─> [track] ─> caller's thread
+     (one a source)    batch (batcher.py),  submit to the    outputs of     boxes back     IDs, line   overlay, sinks:
+                       letterbox into a     engine (one      the oldest     to frame       and zone    window / video /
+                       pooled input buffer  call per batch)  batch          pixels         counts      JSON / MJPEG
 
 Frames from several sources go through one model: the batcher takes the sources that have a new
 frame, up to the model's batch, and the engine runs them in one call; everything after it is
@@ -18,6 +18,10 @@ are complete.  After an error the frames that got through are kept (a playable v
 JSON lines); a sink with no frame, or one whose own write failed, leaves an existing file at its
 path as it was (the frame it failed on still reaches the other sinks).  A JSON-lines stream whose
 reader stopped reading holds a stop for a moment only (sinks.STREAM_GRACE_S).
+
+A back-end with asynchronous requests (OpenVINO) takes up to `in_flight` batches at once: the infer
+thread submits the next one while the engine still runs the last, and the wait thread collects
+them in order; for the others submit runs the whole inference and the wait is immediate.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from typing import Callable, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from .backends.base import BackendUnavailable
+from .backends.base import BackendUnavailable, Pending
 from .batcher import FrameBatcher
 from .lanes import SourceLane
 from .overlay import draw_overlay
@@ -89,12 +93,16 @@ class Pipeline:
         self._to_sink: queue.Queue = queue.Queue(maxsize=queue_size)
         self._to_track: queue.Queue = queue.Queue(maxsize=queue_size)
         self._pool: queue.Queue = queue.Queue()
+        in_flight = max(1, int(getattr(getattr(detector, "backend", None), "in_flight", 1)))
+        self._submitted: queue.Queue = queue.Queue(maxsize=in_flight)
+        self._engine_free_at = 0.0  # when the engine finished its last batch (see _collect)
         batch = detector.batch_size_for(len(sources))  # the input buffer: frames of one engine call
         self.log = log
         self.batcher = FrameBatcher(sources, capacity=batch, on_end=self._source_ended)
-        # every frame: one being filled, queue_size waiting, one in the engine.  Latest frame: one
-        # waiting and one in the engine, so a frame never waits for more than one inference.
-        pool_size = 2 if all(source.drop for source in sources) else queue_size + 2
+        # every frame: one being filled, queue_size waiting, in_flight in the engine.  Latest frame:
+        # one being filled and in_flight in the engine (1 but for asynchronous back-ends), so a frame
+        # never waits for more than the inferences ahead of it.
+        pool_size = 1 + in_flight if all(source.drop for source in sources) else queue_size + 1 + in_flight
         for _ in range(pool_size):  # the back-end's own input buffers: letterbox writes where infer reads
             self._pool.put(detector.allocate_input(batch))
         self._stopping = threading.Event()
@@ -180,25 +188,41 @@ class Pipeline:
         """Every frame is from a latest-frame source and was captured before a back-end outage ended."""
         return all(self.lanes[f.source].source.drop and f.captured_at < self._stale_before for f in frames)
 
-    def _infer(self, item):
+    def _submit(self, item):
+        """Hand a batch to the engine; it runs there while the next one is prepared (see _collect)."""
         frames, buffer, batch, scales = item
-        outputs = None if self._stale(frames) else self._infer_retrying(batch, frames)
-        self._pool.put(buffer)
-        if outputs is None:
+        submitted = time.perf_counter()
+        pending = None if self._stale(frames) else self._submit_retrying(batch, frames)
+        if pending is None:
+            self._pool.put(buffer)
             for frame in frames:
                 self.lanes[frame.source].skipped += 1
             return _SKIP
+        return frames, buffer, scales, pending, submitted
+
+    def _collect(self, item):
+        """The outputs of the oldest submitted batch.  Its `infer` time is the span the engine spent on
+        it alone: from its submission, or from the end of the batch before it if that was later, to its
+        end; so batches overlapping in the engine are not counted twice and engine-only FPS stays the
+        engine's own rate."""
+        frames, buffer, scales, pending, submitted = item
+        outputs = pending.result()
+        done = getattr(pending, "done_at", None) or time.perf_counter()
+        self.stats.add("infer", max(0.0, done - max(submitted, self._engine_free_at)))
+        self._engine_free_at = max(self._engine_free_at, done)
+        self._pool.put(buffer)
         self.stats.images_inferred += len(frames)
         return frames, _owned(outputs), scales
 
-    def _infer_retrying(self, batch, frames):
+    def _submit_retrying(self, batch, frames):
         """A remote back-end that is down raises BackendUnavailable: wait its back-off, then retry
         the same frames (when any is from an every-frame source) or give them up for fresh ones
         (latest-frame sources only: frames captured before the wait ended are stale).  None: the
         frames are given up."""
         while True:
             try:
-                return self.detector.infer(batch)
+                submit = getattr(self.detector, "submit", None)  # a stand-in with infer() alone runs it here
+                return submit(batch) if submit is not None else Pending(self.detector.infer(batch))
             except BackendUnavailable as exc:
                 if self._stopping.is_set():
                     return None
@@ -227,9 +251,9 @@ class Pipeline:
                                                    frame_size=(width, height))
         return item
 
-    def _stage(self, name: str, take, work, outbox: queue.Queue) -> None:
-        """One stage thread: take an item, work on it (timed as `name`), pass the result on; the end
-        marker passes through, and an error stops every stage."""
+    def _stage(self, name: str, take, work, outbox: queue.Queue, timed: bool = True) -> None:
+        """One stage thread: take an item, work on it (timed as `name` unless the work times itself),
+        pass the result on; the end marker passes through, and an error stops every stage."""
         try:
             while True:
                 item = take()
@@ -240,7 +264,8 @@ class Pipeline:
                 result = work(item)
                 if result is _SKIP:
                     continue
-                self.stats.add(name, time.perf_counter() - t0)
+                if timed:
+                    self.stats.add(name, time.perf_counter() - t0)
                 if not self._put(outbox, result):
                     return
         except BaseException as exc:
@@ -292,14 +317,16 @@ class Pipeline:
             self.stats.start()
             for lane in self.lanes:
                 lane.start(self.stats.started)
-            stages = (("pre", self._take_frames, self._pre, self._to_infer),
-                      ("infer", lambda: self._get(self._to_infer), self._infer, self._to_post),
+            stages = (("pre", self._take_frames, self._pre, self._to_infer, True),
+                      ("infer", lambda: self._get(self._to_infer), self._submit, self._submitted, False),
+                      ("wait", lambda: self._get(self._submitted), self._collect, self._to_post, False),
                       ("post", lambda: self._get(self._to_post), self._post,
-                       self._to_track if self.tracking else self._to_sink))
+                       self._to_track if self.tracking else self._to_sink, True))
             if self.tracking:
-                stages += (("track", lambda: self._get(self._to_track), self._track, self._to_sink),)
-            for name, take, work, outbox in stages:
-                thread = threading.Thread(target=self._stage, args=(name, take, work, outbox), name=name, daemon=True)
+                stages += (("track", lambda: self._get(self._to_track), self._track, self._to_sink, True),)
+            for name, take, work, outbox, timed in stages:
+                thread = threading.Thread(target=self._stage, args=(name, take, work, outbox, timed), name=name,
+                                          daemon=True)
                 thread.start()
                 self._threads.append(thread)
             while True:

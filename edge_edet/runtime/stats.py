@@ -151,7 +151,10 @@ def format_summary(summary: dict) -> str:
         decode = (summary.get("source") or {}).get("decode")
         if decode:
             lines.append(f"decode   {decode}")
-    remote = (summary.get("backend") or {}).get("remote")
+    backend = summary.get("backend") or {}
+    if backend.get("label") or backend.get("backend"):
+        lines.append(f"back-end {backend.get('label') or backend.get('backend')}")
+    remote = backend.get("remote")
     if remote:
         lines.append(format_remote(remote))
     return "\n".join(lines)

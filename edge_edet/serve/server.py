@@ -1,10 +1,10 @@
 """`edge-edet serve`: one deploy model on NVIDIA Triton Inference Server, through PyTriton.
 
 PyTriton starts the real Triton server (bundled in nvidia-pytriton) and binds a Python function
-as the model; ours runs the runtime's back-end (ONNX Runtime for .onnx, TensorRT for engines),
-one per instance.  Triton's dynamic batcher gathers single frames from many clients into the
-model's batch (a `--dynamic-batch N` export batches for real; a static one is served at its own
-size).  The artifact's metadata is published as the `edge_edet` parameter of the model config,
+as the model; ours runs the runtime's back-end (OpenVINO or ONNX Runtime for .onnx, as --backend
+chooses; TensorRT for engines), one per instance.  Triton's dynamic batcher gathers single frames
+from many clients into the model's batch (a `--dynamic-batch N` export batches for real; a static
+one is served at its own size).  The artifact's metadata is published as the `edge_edet` parameter of the model config,
 so clients (the triton:// back-end) read input size, labels and thresholds from the server.
 
 Order of work: ports and arguments first, then the model, then the server: a mistake costs
@@ -51,6 +51,7 @@ class ServeOptions:
     max_queue_delay_us: int = DEFAULT_QUEUE_DELAY_US
     instances: int = 1
     providers: Optional[List[str]] = None
+    backend: str = "auto"  # what runs a .onnx: onnxruntime, openvino or auto (runtime.backends.open_backend)
     threads: Optional[int] = None
     verbose: bool = False
     backend_options: dict = field(default_factory=dict)
@@ -119,7 +120,8 @@ class Server:
             from ..contract.metadata import read_onnx_metadata  # refused before ONNX Runtime loads it
 
             check_servable(read_onnx_metadata(options.model_path), options.model_path, onnx_runtime=True)
-        first = open_backend(options.model_path, providers=options.providers, **backend_options)
+        first = open_backend(options.model_path, providers=options.providers, backend=options.backend,
+                             **backend_options)
         self.backends.append(first)
         self.info = first.info
         check_servable(self.info, options.model_path)
@@ -127,7 +129,8 @@ class Server:
         for warning in serving_warnings(self.info):
             self.log(warning)
         for _ in range(options.instances - 1):
-            self.backends.append(open_backend(options.model_path, providers=options.providers, **backend_options))
+            self.backends.append(open_backend(options.model_path, providers=options.providers, backend=options.backend,
+                                              **backend_options))
 
     # -- server -------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -195,8 +198,9 @@ class Server:
         else:
             batching = (f"static batch {self.batch} (export with --dynamic-batch N to batch frames from many "
                         f"clients)")
-        return (f"serving {self.name} ({info.model} {height}x{width}, {counted(len(info.labels), 'class')}, {info.precision}, "
-                f"{self.backends[0].name}, {o.instances} instance(s)), {batching}, on grpc {o.host}:{o.grpc_port}, "
+        return (f"serving {self.name} ({info.model} {height}x{width}, {counted(len(info.labels), 'class')}, "
+                f"{info.precision}, {self.backends[0].label()}, {o.instances} instance(s)), {batching}, "
+                f"on grpc {o.host}:{o.grpc_port}, "
                 f"http {o.host}:{o.http_port}, metrics {o.host}:{o.metrics_port}\n"
                 f"clients: edge-edet run --engine triton://{o.host}:{o.grpc_port}/{self.name} --source ...")
 

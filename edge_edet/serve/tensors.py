@@ -67,7 +67,7 @@ def check_servable(info: DeployInfo, source: str, onnx_runtime: bool = False) ->
                             f"(export with --nms onnx)")
     if onnx_runtime and info.nms == "efficientnms":
         raise EdgeEdetError(f"{source} ends in the TensorRT plugin EfficientNMS_TRT (--nms efficientnms), which "
-                            f"ONNX Runtime cannot run; export it again with --nms onnx, or build a TensorRT engine "
+                            f"ONNX Runtime and OpenVINO cannot run; export it again with --nms onnx, or build a TensorRT engine "
                             f"from it and serve that plan")
 
 

@@ -8,10 +8,10 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ...contract.errors import EdgeEdetError
-from ...contract.metadata import MetadataError, deploy_info_from_onnx_model
+from ...contract.metadata import deploy_info_from_onnx_model
 from ...contract.names import INPUT_NAME
 from ...contract.onnx_io import load_onnx
-from .base import Backend
+from .base import Backend, check_input_matches_metadata
 
 PROVIDER_ALIASES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
                     "tensorrt": "TensorrtExecutionProvider", "trt": "TensorrtExecutionProvider"}
@@ -34,26 +34,8 @@ def resolve_providers(providers: Optional[Sequence[str]]) -> list:
 
 
 def check_graph_matches_metadata(session, info, path: str) -> None:
-    """Refuse, in one sentence, a graph whose input disagrees with its edge_edet metadata (a float
-    input, another size): otherwise it would fail at warm-up with an ONNX Runtime traceback.  The
-    outputs are the Detector's to check (check_detector_outputs), since it is what reads them; the
-    TensorRT back-end checks both through buffer_plan."""
-    inputs = session.get_inputs()
-    if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
-        names = ", ".join(i.name for i in inputs) or "none"
-        raise MetadataError(f"{path} does not have the single `{INPUT_NAME}` input of an edge_edet graph "
-                            f"(inputs: {names}); re-export it")
-    graph_input = inputs[0]
-    if graph_input.type != "tensor(uint8)":
-        raise MetadataError(f"{path}: input `{INPUT_NAME}` is {graph_input.type}, but an edge_edet graph takes "
-                            f"uint8 BGR frames; re-export it with `edge-edet export`")
-    shape = list(graph_input.shape)
-    height, width = (int(v) for v in info.input_size)
-    if height <= 0 or width <= 0:
-        raise MetadataError(f"{path}: its metadata gives an impossible input size {height}x{width}; re-export it")
-    if len(shape) != 4 or shape[1:] != [height, width, 3]:
-        raise MetadataError(f"{path}: input `{INPUT_NAME}` has shape {shape}, but its metadata says "
-                            f"[batch, {height}, {width}, 3]; re-export it")
+    """The session's input against the graph's edge_edet metadata (see base.check_input_matches_metadata)."""
+    check_input_matches_metadata([(i.name, i.type, list(i.shape)) for i in session.get_inputs()], info, path)
 
 
 class OnnxRuntimeBackend(Backend):
@@ -120,9 +102,15 @@ class OnnxRuntimeBackend(Backend):
         outputs = self.session.run(self.output_names, {INPUT_NAME: images})
         return dict(zip(self.output_names, outputs))
 
+    def label(self) -> str:
+        providers = ", ".join(p.replace("ExecutionProvider", "") for p in self.session.get_providers())
+        auto = ", chosen by --backend auto" if self.chosen_by == "auto" else ""
+        return f"onnxruntime {__import__('onnxruntime').__version__} ({providers}{auto})"
+
     def describe(self) -> dict:
         return {"backend": self.name, "providers": self.session.get_providers(),
-                "onnxruntime": __import__("onnxruntime").__version__, "model": os.path.basename(self.path)}
+                "onnxruntime": __import__("onnxruntime").__version__, "model": os.path.basename(self.path),
+                "chosen_by": self.chosen_by, "label": self.label()}
 
 
 def _tensorrt_qdq_graph(info) -> bool:
