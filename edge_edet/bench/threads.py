@@ -11,13 +11,7 @@ from __future__ import annotations
 import os
 from typing import Optional, Tuple
 
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, as containers and taskset set it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+from ..contract.machine import usable_cpus
 
 
 def others_load() -> Optional[float]:
