@@ -54,6 +54,7 @@ def run(args) -> int:
     from ..contract.errors import EdgeEdetError
     from ..contract.fileio import write_json_atomic
     from ..runtime import Detector
+    from ..runtime.backends import OPENVINO_OPTIONS
 
     # every input and output checked before the model loads: a typo must not cost a whole benchmark
     if args.output:
@@ -79,7 +80,7 @@ def run(args) -> int:
         for name in args.backend:
             options = backend_options(args)
             if name == "onnxruntime" and len(args.backend) > 1:  # --device / --execution-mode: OpenVINO's turn only
-                options = {key: value for key, value in options.items() if key not in ("device", "execution_mode")}
+                options = {key: value for key, value in options.items() if key not in OPENVINO_OPTIONS}
             detector = Detector.from_file(args.model, providers=args.providers if name != "openvino" else None,
                                           backend=name, **options)
             if detector.backend.name in detectors:
