@@ -116,7 +116,7 @@ def run(args) -> int:
               f"iterations" + (f" each, in {ROUNDS} alternating rounds" if len(detectors) > 1 else ""))
         for name, entry in report["backends"].items():
             title = "model alone" if len(detectors) == 1 else name
-            print(format_stats(title, entry["latency"]) + f"   {entry['backend'].get('label', name)}")
+            print(format_stats(title, entry["latency"]) + f"   {entry['backend']['label']}")
             if "gpu_latency" in entry:
                 print(format_stats("GPU compute", entry["gpu_latency"]))
         if len(detectors) > 1:
@@ -144,7 +144,7 @@ def _headline(entry: dict) -> dict:
     """One back-end's figures for the last line: latency percentiles, throughput, streaming FPS if run."""
     latency = entry["latency"]
     line = {key: latency[key] for key in ("median_ms", "p90_ms", "p99_ms", "mean_ms", "throughput_ips")}
-    line["label"] = entry["backend"].get("label", entry["backend"]["backend"])
+    line["label"] = entry["backend"]["label"]
     source = entry.get("source")
     if source:
         line.update({"stream_fps": source.get("end_to_end_fps"), "stream_engine_fps": source.get("engine_fps"),

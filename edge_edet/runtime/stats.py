@@ -144,8 +144,8 @@ def format_summary(summary: dict) -> str:
         if decode:
             lines.append(f"decode   {decode}")
     backend = summary.get("backend") or {}
-    if backend.get("label") or backend.get("backend"):
-        lines.append(f"back-end {backend.get('label') or backend.get('backend')}")
+    if backend.get("label"):
+        lines.append(f"back-end {backend['label']}")
     remote = backend.get("remote")
     if remote:
         lines.append(format_remote(remote))
