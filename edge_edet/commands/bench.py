@@ -54,6 +54,7 @@ def run(args) -> int:
     from ..contract.errors import EdgeEdetError
     from ..contract.fileio import write_json_atomic
     from ..runtime import Detector
+    from ..runtime.backends import OPENVINO_OPTIONS
 
     # every input and output checked before the model loads: a typo must not cost a whole benchmark
     if args.output:
@@ -79,7 +80,7 @@ def run(args) -> int:
         for name in args.backend:
             options = backend_options(args)
             if name == "onnxruntime" and len(args.backend) > 1:  # --device / --execution-mode: OpenVINO's turn only
-                options = {key: value for key, value in options.items() if key not in ("device", "execution_mode")}
+                options = {key: value for key, value in options.items() if key not in OPENVINO_OPTIONS}
             detector = Detector.from_file(args.model, providers=args.providers if name != "openvino" else None,
                                           backend=name, **options)
             if detector.backend.name in detectors:
@@ -115,7 +116,7 @@ def run(args) -> int:
               f"iterations" + (f" each, in {ROUNDS} alternating rounds" if len(detectors) > 1 else ""))
         for name, entry in report["backends"].items():
             title = "model alone" if len(detectors) == 1 else name
-            print(format_stats(title, entry["latency"]) + f"   {entry['backend'].get('label', name)}")
+            print(format_stats(title, entry["latency"]) + f"   {entry['backend']['label']}")
             if "gpu_latency" in entry:
                 print(format_stats("GPU compute", entry["gpu_latency"]))
         if len(detectors) > 1:
@@ -143,7 +144,7 @@ def _headline(entry: dict) -> dict:
     """One back-end's figures for the last line: latency percentiles, throughput, streaming FPS if run."""
     latency = entry["latency"]
     line = {key: latency[key] for key in ("median_ms", "p90_ms", "p99_ms", "mean_ms", "throughput_ips")}
-    line["label"] = entry["backend"].get("label", entry["backend"]["backend"])
+    line["label"] = entry["backend"]["label"]
     source = entry.get("source")
     if source:
         line.update({"stream_fps": source.get("end_to_end_fps"), "stream_engine_fps": source.get("engine_fps"),

@@ -58,7 +58,7 @@ def run(args) -> int:
     print(f"{args.model}: {counted(images['evaluated'], 'image')}, "
           f"{counted(report['categories']['evaluated'], 'category', 'categories')}, "
           f"{counted(report['detections'], 'detection')}, {report['images_per_second']} images/s, "
-          f"{report['backend'].get('label') or report['backend']['backend']}")
+          f"{report['backend']['label']}")
     print(format_metrics(report["metrics"]))
     if args.output:
         write_json_atomic(args.output, report)

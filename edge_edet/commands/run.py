@@ -277,8 +277,7 @@ def _run(args, search_dirs: Optional[Sequence[str]] = None) -> int:
                         log=_log)
     where = "".join(f", preview at {s.url}" for s in opened if isinstance(s, MjpegSink))
     kept = f", classes {', '.join(args.classes)}" if args.classes else ""
-    runs_on = getattr(detector.backend, "label", lambda: detector.backend.name)()
-    _log(f"running {detector.info.model} ({os.path.basename(model_path)}, {runs_on}) on "
+    _log(f"running {detector.info.model} ({os.path.basename(model_path)}, {detector.backend.label()}) on "
          f"{_describe_sources(pipeline)}{where}; "
          f"showing scores >= {detector.filter.threshold:g}{kept}; Ctrl-C stops")
     try:

@@ -17,7 +17,7 @@ import threading
 from typing import Callable, List, Optional
 
 from .errors import EdgeEdetError
-from .names import AUTO_BACKEND, ONNX_BACKENDS, OPENVINO_DEVICES
+from .names import AUTO_BACKEND, ONNX_BACKENDS, OPENVINO_DEVICES, OPENVINO_EXECUTION_MODES
 
 EXIT_USAGE = 2  # user mistake (argparse uses 2 as well)
 OPENCV_HINT = ("OpenCV is not installed: on a Jetson use JetPack's `sudo apt install python3-opencv` (it has "
@@ -166,7 +166,7 @@ def add_backend_arguments(parser, several: bool = False) -> None:
     parser.add_argument("--device", type=openvino_device, default=None,
                         help="OpenVINO device: CPU (default), GPU (Intel integrated or discrete), NPU or AUTO; "
                              "only CPU is tested in this project's CI")
-    parser.add_argument("--execution-mode", choices=("accuracy", "performance"), default=None,
+    parser.add_argument("--execution-mode", choices=OPENVINO_EXECUTION_MODES, default=None,
                         help="OpenVINO: accuracy (default: the graph's own precision, ONNX Runtime's boxes) or "
                              "performance (bf16 on CPUs that have it, f16 on GPUs: faster, boxes move slightly)")
 

@@ -21,6 +21,7 @@ BUILD_PRECISIONS = PRECISIONS + ("best",)  # what `edge-edet build --precision` 
 ONNX_BACKENDS = ("onnxruntime", "openvino")
 AUTO_BACKEND = "auto"  # OpenVINO on a CPU run where it is installed and faster for the graph, else ONNX Runtime
 OPENVINO_DEVICES = ("CPU", "GPU", "NPU", "AUTO")
+OPENVINO_EXECUTION_MODES = ("accuracy", "performance")  # `--execution-mode`: the graph's precision, or OpenVINO's
 TRITON_PLATFORMS = ("onnxruntime", "openvino", "tensorrt")  # `triton-repo --platform`: what tritonserver runs
 
 # -- export defaults (stored in the artifact's metadata; the runtime reads them from there) ---

@@ -84,8 +84,8 @@ class Pipeline:
         self.sinks = list(sinks)
         self.tracking = any(lane.analytics is not None for lane in self.lanes)
         self.overlay = overlay
-        every_sink = self.sinks + [sink for lane in self.lanes for sink in lane.sinks]
-        self.render = always_render or any(getattr(s, "needs_image", True) for s in every_sink)
+        self._every_sink = self.sinks + [sink for lane in self.lanes for sink in lane.sinks]  # shared, then own
+        self.render = always_render or any(getattr(s, "needs_image", True) for s in self._every_sink)
         self.warmup = int(warmup)
         self.stats = PipelineStats(STAGES + ("track",) if self.tracking else STAGES)
         self._to_infer: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -129,7 +129,7 @@ class Pipeline:
             self.stop_reason = reason
         self._stopping.set()
         self._stop_sources()
-        for sink in self.sinks + [sink for lane in self.lanes for sink in lane.sinks]:
+        for sink in self._every_sink:
             getattr(sink, "stop_soon", lambda: None)()  # a stream whose reader stalled must not hold the stop
 
     def _stop_sources(self) -> None:
@@ -360,7 +360,7 @@ class Pipeline:
             thread.join(timeout=10)
         self._abort.set()  # anything still waiting on a queue lets go
         failures = []
-        for sink in self.sinks + [sink for lane in self.lanes for sink in lane.sinks]:
+        for sink in self._every_sink:
             try:
                 if sink in self._failed_sinks:
                     getattr(sink, "discard", sink.close)()

@@ -14,8 +14,6 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .analytics.rate import SmoothedRate
-
 STAGES = ("capture", "pre", "infer", "post", "render")
 WINDOW = 20000  # samples kept per stage for percentiles
 
@@ -56,7 +54,6 @@ class PipelineStats:
         self.images_inferred = 0  # frames that went through the engine (batch padding excluded)
         self.started: Optional[float] = None
         self.finished: Optional[float] = None
-        self._rate = SmoothedRate()  # sink completions, for the overlay's FPS
 
     def start(self) -> None:
         self.started = time.perf_counter()
@@ -68,13 +65,8 @@ class PipelineStats:
         now = time.perf_counter()
         self.frames += 1
         self.finished = now
-        self._rate.tick(now)
         if captured_at is not None:
             self.latency.add(now - captured_at)
-
-    def live_fps(self) -> Optional[float]:
-        """Smoothed FPS for the on-frame overlay (about one second's average: readable, not jumpy)."""
-        return self._rate.rate
 
     def summary(self, dropped: int = 0, extra: Optional[dict] = None) -> dict:
         end = self.finished if self.finished is not None else time.perf_counter()
@@ -152,8 +144,8 @@ def format_summary(summary: dict) -> str:
         if decode:
             lines.append(f"decode   {decode}")
     backend = summary.get("backend") or {}
-    if backend.get("label") or backend.get("backend"):
-        lines.append(f"back-end {backend.get('label') or backend.get('backend')}")
+    if backend.get("label"):
+        lines.append(f"back-end {backend['label']}")
     remote = backend.get("remote")
     if remote:
         lines.append(format_remote(remote))

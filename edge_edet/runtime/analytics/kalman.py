@@ -35,11 +35,6 @@ def _measurements(boxes: np.ndarray) -> np.ndarray:
     return z
 
 
-def states_to_boxes(z: np.ndarray) -> np.ndarray:
-    """cx, cy, w, h -> x1, y1, x2, y2 ([N,4] both)."""
-    return _boxes(np.asarray(z, np.float64).T)
-
-
 def _boxes(pos: np.ndarray) -> np.ndarray:
     """cx, cy, w, h as [4,N] rows -> x1, y1, x2, y2 [N,4]."""
     half = np.maximum(pos[2:4], 1e-3)

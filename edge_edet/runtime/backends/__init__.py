@@ -33,12 +33,10 @@ def _installed(module: str) -> bool:
 
 def _gpu_onnxruntime() -> bool:
     """onnxruntime-gpu with a CUDA or TensorRT provider: a GPU run, ONNX Runtime's."""
-    try:
-        import onnxruntime
-    except ImportError:
-        return False
-    return any(p in onnxruntime.get_available_providers() for p in ("CUDAExecutionProvider",
-                                                                   "TensorrtExecutionProvider"))
+    from ...contract.machine import onnxruntime_providers
+
+    available = onnxruntime_providers() or ()
+    return any(p in available for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider"))
 
 
 def choose_onnx_backend(path: str, providers=None, openvino_options: bool = False) -> str:

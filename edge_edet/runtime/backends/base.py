@@ -67,7 +67,7 @@ class Backend:
         return self.name + (" (chosen by --backend auto)" if self.chosen_by == "auto" else "")
 
     def describe(self) -> dict:
-        """What a benchmark report records about this back-end."""
+        """What a benchmark report records about this back-end: always its `backend` name and `label`."""
         return {"backend": self.name, "label": self.label()}
 
 

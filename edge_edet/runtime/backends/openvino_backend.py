@@ -30,13 +30,12 @@ import numpy as np
 
 from ...contract.errors import EdgeEdetError
 from ...contract.metadata import deploy_info_from_onnx_model
-from ...contract.names import INPUT_NAME, OPENVINO_DEVICES
+from ...contract.names import INPUT_NAME, OPENVINO_DEVICES, OPENVINO_EXECUTION_MODES
 from ...contract.onnx_io import load_onnx
 from .base import Backend, Pending, check_input_matches_metadata
 
 INSTALL = "pip install openvino (or pip install -e \".[openvino]\")"
 CACHE_ENV = "EDGE_EDET_OPENVINO_CACHE"  # a folder for compiled blobs; empty: no cache
-EXECUTION_MODES = ("accuracy", "performance")
 
 
 class OpenVINOCompileError(EdgeEdetError):
@@ -133,8 +132,8 @@ class OpenVINOBackend(Backend):
         self.dynamic_batch = not isinstance(batch_dim, int) or batch_dim <= 0
         self.max_batch = self.info.batch if self.dynamic_batch else int(batch_dim)
         device = (device or "CPU").upper()
-        if execution_mode not in EXECUTION_MODES:
-            raise EdgeEdetError(f"OpenVINO execution mode must be one of {', '.join(EXECUTION_MODES)}, "
+        if execution_mode not in OPENVINO_EXECUTION_MODES:
+            raise EdgeEdetError(f"OpenVINO execution mode must be one of {', '.join(OPENVINO_EXECUTION_MODES)}, "
                                 f"not {execution_mode}")
         self.core = ov.Core()
         available = list(self.core.available_devices)

@@ -313,7 +313,7 @@ class TensorRTBackend(Backend):
                 "precision": extra.get("engine_precision", self.info.precision),
                 "layer_precision": extra.get("layer_precision_summary"), "built_with": extra.get("tensorrt_version"),
                 "max_batch": self.max_batch, "dynamic_batch": self.dynamic_batch,
-                "cuda_graph": self.graph is not None}
+                "cuda_graph": self.graph is not None, "label": self.label()}
 
     def close(self) -> None:
         """Free the CUDA graph, the TensorRT objects and the buffers with the context current, then

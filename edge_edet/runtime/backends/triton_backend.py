@@ -239,7 +239,8 @@ class TritonBackend(Backend):
         return result
 
     def describe(self) -> dict:
-        return {"backend": self.name, "server": self.address, "model": self.model, "remote": self.remote_timing()}
+        return {"backend": self.name, "server": self.address, "model": self.model, "remote": self.remote_timing(),
+                "label": self.label()}
 
     def close(self) -> None:
         try:
