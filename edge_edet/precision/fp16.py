@@ -17,7 +17,7 @@ import onnx
 from ..contract.errors import EdgeEdetError
 from ..contract.metadata import write_onnx_metadata
 from .regions import check_deploy_graph, constants_to_initializers, ensure_node_names, split_regions
-from ..contract.onnx_io import load_onnx, save_onnx_atomic
+from ..contract.onnx_io import default_opset, load_onnx, save_onnx_atomic
 
 
 def convert_model_to_fp16(model: onnx.ModelProto, keep_fp32: Optional[Iterable[str]] = None,
@@ -87,8 +87,8 @@ def add_fp16_compute(quantized: onnx.ModelProto, float_only: Iterable[str]) -> o
     from onnx import version_converter
     from onnxconverter_common import float16
 
-    opset = next((o.version for o in quantized.opset_import if o.domain in ("", "ai.onnx")), 0)
-    model = version_converter.convert_version(quantized, FP16_QDQ_OPSET) if opset < FP16_QDQ_OPSET else _copy(quantized)
+    upgrade = default_opset(quantized) < FP16_QDQ_OPSET
+    model = version_converter.convert_version(quantized, FP16_QDQ_OPSET) if upgrade else _copy(quantized)
     ensure_node_names(model)
     output_types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
     names = {node.name: list(node.output) for node in model.graph.node}
