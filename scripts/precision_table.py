@@ -173,10 +173,9 @@ def main() -> int:
     print(f"\nONNX Runtime {onnxruntime.__version__}, CPUs: {_cpu_name()}, calibration: {args.num_images} images "
           f"of {args.calib_images}, eval: {args.val_annotations}")
     if "int8_fp16" in path:
-        import onnx
+        from edge_edet.contract.metadata import read_onnx_metadata
 
-        extra = json.loads({p.key: p.value for p in onnx.load(path["int8_fp16"], load_external_data=False)
-                            .metadata_props}["edge_edet"]).get("extra", {})
+        extra = read_onnx_metadata(path["int8_fp16"]).extra or {}
         print(f"INT8 + FP16: {extra.get('int8', {}).get('fp16_casts_added')} Cast nodes added by the FP16 compute")
     with open(os.path.join(args.workdir, "precision_table.json"), "w") as handle:
         json.dump({"metrics": metrics, "latency_ms": latency, "table": table}, handle, indent=2)

@@ -232,17 +232,7 @@ def stalled_reader(args, work):
     fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, 4096)
     time.sleep(12)  # model load, then the pipe fills and the run blocks on it
     started = time.time()
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-        rc = proc.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        rc = None
-    proc.err_file.seek(0)
-    err = proc.err_file.read()
-    proc.stdout.close()
+    rc, _, err = stop_child(proc, wait=15)
     if rc is None:
         return 1, "", err + "\nHANG: one SIGTERM did not stop the run within 15 s"
     return rc, "", err + f"\n(stopped {time.time() - started:.1f} s after the SIGTERM)"

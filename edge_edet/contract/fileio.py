@@ -7,7 +7,7 @@ paths are checked before any work: the folder must be writable, the path must no
 address, a folder, a device, an input of the same run, another output of the same run, nor a file
 the final rename could not replace (immutable, another user's in a sticky folder).  Partials and
 staging folders left by a process that died (kill -9, power loss) are removed the next time an
-output is checked or written in that folder.  Standard library only (runtime, engine builder, export and training share it).
+output is checked in that folder, or first written there by a process.  Standard library only (runtime, engine builder, export and training share it).
 """
 from __future__ import annotations
 
@@ -239,6 +239,18 @@ def check_distinct_outputs(outputs: Iterable[Tuple[str, Optional[str]]]) -> None
         seen.append((flag, path))
 
 
+_SWEPT_BY_WRITERS = set()  # folders an atomic writer of this process has swept already
+
+
+def _sweep_once(folder: str) -> None:
+    """remove_stale_partials at this process's first atomic write into `folder`: what a killed writer
+    left there is gone before our first file lands, and a folder written once per frame (`run --output
+    DIR/`) is not listed again for every frame (a listing that grows with the folder)."""
+    if folder not in _SWEPT_BY_WRITERS:
+        remove_stale_partials(folder)
+        _SWEPT_BY_WRITERS.add(folder)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str):
     """Yields a temporary path in the target's folder; on success it replaces `path`, on any
@@ -246,7 +258,7 @@ def atomic_output(path: str):
     left as it was."""
     folder = os.path.dirname(os.path.abspath(path))
     suffix = os.path.splitext(path)[1] + ".tmp"
-    remove_stale_partials(folder)  # what a killed writer (kill -9) left beside this output
+    _sweep_once(folder)  # what a killed writer (kill -9) left beside this output
     try:
         handle, tmp = tempfile.mkstemp(prefix=f".edge_edet-{os.getpid()}-", suffix=suffix, dir=folder)
     except OSError as exc:

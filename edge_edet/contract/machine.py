@@ -274,26 +274,16 @@ def check_count_fits_memory(flag: str, count: int, bytes_each: float, each: str)
                         f"the {_size_text(free)} of memory free here; {hint}")
 
 
-def check_cpu_count(flag: str, count: int) -> int:
-    """A thread, worker or instance count is at most the CPUs this process may use."""
-    cpus = usable_cpus()
-    if count > cpus:
-        raise EdgeEdetError(f"{flag} {count} is more than the {cpus} CPU core{'s' if cpus != 1 else ''} this process "
-                            f"may use; give 1 to {cpus}")
-    return count
-
-
 def describe_machine() -> dict:
     """CPU, cores usable by this process, memory, OS and the numeric libraries' versions."""
     import cv2
     import numpy
 
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "cpu": _cpu_model(),
         "architecture": platform.machine(),
         "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
+        "cpus_usable": usable_cpus(),
         "memory_mb": _memory_total_mb(),
         "os": platform.platform(),
         "python": sys.version.split()[0],

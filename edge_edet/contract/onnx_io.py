@@ -31,6 +31,11 @@ def load_onnx(path: str, weights: bool = True):
     return model
 
 
+def default_opset(model) -> int:
+    """The opset a model imports for the default ONNX domain ('' or 'ai.onnx'), 0 if none."""
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
 def save_onnx_atomic(model, path: str) -> str:
     """Write to a temporary file in the output's folder, then rename over `path`."""
     import onnx

@@ -9,7 +9,8 @@ import time
 from typing import Optional, TextIO
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """'02:05', or '1:02:05' from an hour on."""
     seconds = max(0, int(round(seconds)))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
@@ -43,8 +44,8 @@ class PlainProgress:
         rate = self.n / elapsed if elapsed > 0 else 0.0
         left = ""
         if self.total and rate > 0 and self.n < self.total:
-            left = f", {_clock((self.total - self.n) / rate)} left"
-        return f"{self.desc}: {done} {self.unit}{percent}, {rate:.1f} {self.unit}/s, {_clock(elapsed)} elapsed{left}"
+            left = f", {clock((self.total - self.n) / rate)} left"
+        return f"{self.desc}: {done} {self.unit}{percent}, {rate:.1f} {self.unit}/s, {clock(elapsed)} elapsed{left}"
 
     def _print(self, now: Optional[float] = None) -> None:
         try:

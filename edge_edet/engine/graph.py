@@ -12,7 +12,7 @@ from typing import List, Optional, Tuple
 
 from ..contract.metadata import DeployInfo, MetadataError, deploy_info_from_onnx_model
 from ..contract.names import INPUT_NAME
-from ..contract.onnx_io import load_onnx
+from ..contract.onnx_io import default_opset, load_onnx
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 EFFICIENT_NMS = "EfficientNMS_TRT"
@@ -91,10 +91,9 @@ def facts_from_model(model, path: str) -> GraphFacts:
                 and node.op_type not in plugins:
             plugins.append(node.op_type)
     has_fp16 = has_fp16 or any(v.type.tensor_type.elem_type == TensorProto.FLOAT16 for v in graph.value_info)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     return GraphFacts(path=path, info=info, precision=graph_precision(has_qdq, has_fp16), has_qdq=has_qdq,
                       has_fp16=has_fp16, plugins=plugins, input_name=INPUT_NAME, input_shape=shape,
-                      output_names=[o.name for o in graph.output], opset=opset)
+                      output_names=[o.name for o in graph.output], opset=default_opset(model))
 
 
 def _all_nodes(graph):

@@ -22,7 +22,7 @@ from typing import List, Optional, Tuple
 
 from ..contract.errors import EdgeEdetError
 from .graph import GraphFacts
-from .versions import GEN_11, TrtVersion
+from .versions import GEN_8, GEN_11, TrtVersion
 from ..contract.names import BUILD_PRECISIONS, ENGINE_EXTENSIONS
 
 PRECISION_CHOICES = BUILD_PRECISIONS
@@ -143,9 +143,10 @@ def make_plan(version, facts: GraphFacts, options: BuildOptions, board: Optional
     if graph == "int8" and options.calib_cache:
         raise EdgeEdetError(f"{name} carries its INT8 scales in Q/DQ nodes; drop --calib-cache")
 
-    if generation == "8.x" and facts.opset > MAX_OPSET_8X:
+    if generation == GEN_8 and facts.opset > MAX_OPSET_8X:
         hint = (" (an INT8 + FP16 graph from `calibrate --fp16`: calibrate without --fp16 for TensorRT 8.x, whose "
-                "builder flags run the float layers in FP16)" if facts.fp16_compute else "; export with --opset 17")
+                "builder flags run the float layers in FP16)" if facts.fp16_compute
+                else f"; export with --opset {MAX_OPSET_8X}")
         raise EdgeEdetError(f"{name} is ONNX opset {facts.opset} and TensorRT {version} parses opsets up to "
                             f"{MAX_OPSET_8X}{hint}")
     if generation == GEN_11:

@@ -10,14 +10,14 @@ network the converter's default block list still applies (Resize, whose scales m
 from __future__ import annotations
 
 import warnings
-from typing import Iterable, Optional
+from typing import Iterable, List, Optional
 
 import onnx
 
 from ..contract.errors import EdgeEdetError
 from ..contract.metadata import write_onnx_metadata
 from .regions import check_deploy_graph, constants_to_initializers, ensure_node_names, split_regions
-from ..contract.onnx_io import load_onnx, save_onnx_atomic
+from ..contract.onnx_io import default_opset, load_onnx, save_onnx_atomic
 
 
 def convert_model_to_fp16(model: onnx.ModelProto, keep_fp32: Optional[Iterable[str]] = None,
@@ -26,22 +26,12 @@ def convert_model_to_fp16(model: onnx.ModelProto, keep_fp32: Optional[Iterable[s
 
     keep_fp32: extra node names to leave in fp32 (for experiments); the input is not modified.
     """
-    from onnxconverter_common import float16
-
     info = check_deploy_graph(model, source)
     model = _copy(model)
     constants_to_initializers(model)
     regions = split_regions(model)
     block = list(regions.float_only) + list(keep_fp32 or [])
-    output_types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
-    names = {node.name: list(node.output) for node in model.graph.node}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "float32 number ... will be truncated" per tiny weight
-        converted = float16.convert_float_to_float16(
-            model, keep_io_types=True, node_block_list=block,
-            op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST))
-    drop_fp16_round_trips(converted, output_types)
-    restore_tensor_names(converted, names)
+    converted = _to_float16(model, block)
     info.precision = "fp16"
     info.extra = dict(info.extra, fp16={"converter": f"onnxconverter-common {_version('onnxconverter_common')}",
                                         "fp32_nodes": len(block)})
@@ -51,22 +41,11 @@ def convert_model_to_fp16(model: onnx.ModelProto, keep_fp32: Optional[Iterable[s
 
 def convert_nodes_to_fp16(model: onnx.ModelProto, nodes: Iterable[str]) -> onnx.ModelProto:
     """Only these nodes in fp16 (INT8 `--mixed`: sensitive convolutions kept out of INT8), the rest untouched."""
-    from onnxconverter_common import float16
-
     keep = set(nodes)
     ensure_node_names(model)
     _unshare_initializers(model, keep)
     block = [node.name for node in model.graph.node if node.name not in keep]
-    output_types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
-    names = {node.name: list(node.output) for node in model.graph.node}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "float32 number ... will be truncated" per tiny weight
-        converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=block,
-                                                     op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST),
-                                                     check_fp16_ready=False)
-    drop_fp16_round_trips(converted, output_types)
-    restore_tensor_names(converted, names)
-    return converted
+    return _to_float16(model, block, check_fp16_ready=False)
 
 
 FP16_QDQ_OPSET = 19  # QuantizeLinear / DequantizeLinear take float16 inputs and scales from opset 19
@@ -85,18 +64,27 @@ def add_fp16_compute(quantized: onnx.ModelProto, float_only: Iterable[str]) -> o
     (Resize) stay float32 exactly as in convert_model_to_fp16, with Casts at those borders only.
     """
     from onnx import version_converter
+
+    upgrade = default_opset(quantized) < FP16_QDQ_OPSET
+    model = version_converter.convert_version(quantized, FP16_QDQ_OPSET) if upgrade else _copy(quantized)
+    ensure_node_names(model)
+    return _to_float16(model, list(float_only), check_fp16_ready=False)
+
+
+def _to_float16(model: onnx.ModelProto, block: List[str], check_fp16_ready: bool = True) -> onnx.ModelProto:
+    """onnxconverter-common's float16 rewrite, shared by the three converters above: fp32 I/O, the
+    `block` nodes and the converter's default op block list (Resize) left fp32; then the Cast round
+    trips it leaves dropped and the tensor names the graph had restored.  `check_fp16_ready`: the
+    converter's refusal of a graph that already holds float16 (the two partial conversions turn it off)."""
     from onnxconverter_common import float16
 
-    opset = next((o.version for o in quantized.opset_import if o.domain in ("", "ai.onnx")), 0)
-    model = version_converter.convert_version(quantized, FP16_QDQ_OPSET) if opset < FP16_QDQ_OPSET else _copy(quantized)
-    ensure_node_names(model)
     output_types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
     names = {node.name: list(node.output) for node in model.graph.node}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "float32 number ... will be truncated" per tiny weight
-        converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=list(float_only),
+        converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=block,
                                                      op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST),
-                                                     check_fp16_ready=False)
+                                                     check_fp16_ready=check_fp16_ready)
     drop_fp16_round_trips(converted, output_types)
     restore_tensor_names(converted, names)
     return converted

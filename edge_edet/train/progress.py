@@ -10,11 +10,7 @@ import sys
 import time
 from typing import Optional, TextIO
 
-
-def clock(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+from ..contract.progress import clock
 
 
 class TrainProgress:

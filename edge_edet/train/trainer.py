@@ -338,10 +338,9 @@ class Trainer:
         """True when training must stop so the last validation still ends within the budget."""
         return bool(self.budget_s) and self.elapsed() + self.step_seconds + self.eval_reserve >= self.budget_s
 
-    def estimate_eval_seconds(self, module=None) -> float:
-        """Time of one validation pass, from one timed batch (the first real pass replaces it);
-        `module`: the network to time (default the EMA weights, the ones validated)."""
-        module = module if module is not None else self.ema.module
+    def estimate_eval_seconds(self, module) -> float:
+        """Time of one validation pass, from one timed batch of `module` (the network before its EMA
+        copy exists: the weights do not change the time; the first real pass replaces the estimate)."""
         was_training = module.training
         batch = min(len(self.val_set), self.options.eval_batch_size)
         images = torch.utils.data.default_collate([self.val_set[i] for i in range(batch)])[0]
@@ -459,7 +458,7 @@ class Trainer:
         stats = {}
         self.bar = TrainProgress(self.total_steps, self.budget_s, options.log_every, enabled=options.progress)
         if self.budget_s:  # again, with the whole setup spent (the timed batch from __init__ reused)
-            self.reserve_for_eval(self.eval_estimate or self.estimate_eval_seconds())
+            self.reserve_for_eval(self.eval_estimate)
         for epoch in range(self.start_epoch, options.epochs):
             started = time.time()
             train = self.train_epoch(epoch)

@@ -20,16 +20,12 @@ import json
 
 import numpy as np
 
+from .stubs import version_number  # TensorRT's release number: its calibration cache header carries it
+
 ENGINE_MAGIC = b"EDGE_EDET_STANDIN_ENGINE\n"
 TIMING_MAGIC = b"EDGE_EDET_STANDIN_TIMING\n"
 DTYPE_NAMES = {"uint8": "UINT8", "float32": "FLOAT", "float16": "HALF", "int32": "INT32", "int8": "INT8",
                "int64": "INT64", "bool": "BOOL"}
-
-
-def version_number(version: str) -> int:
-    """'10.3.0' -> 100300, '8.6.1' -> 8601: the number TensorRT writes into a calibration cache header."""
-    major, minor, patch = ([int(p) for p in version.split(".")[:3]] + [0, 0])[:3]
-    return major * 10000 + minor * 100 + patch if major >= 10 else major * 1000 + minor * 100 + patch
 
 
 def make_behaviours(ctx):

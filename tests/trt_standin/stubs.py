@@ -50,7 +50,8 @@ def _provided_elsewhere(symbol: str, system_libraries: List[str]) -> bool:
 
 
 def version_number(version: str) -> int:
-    """'10.3.0' -> 100300, '8.6.1' -> 8601 (what getInferLibVersion / getNvOnnxParserVersion return)."""
+    """'10.3.0' -> 100300, '8.6.1' -> 8601 (what getInferLibVersion / getNvOnnxParserVersion return, and
+    what a calibration cache's header line says)."""
     major, minor, patch = ([int(p) for p in version.split(".")[:3]] + [0, 0])[:3]
     return major * 10000 + minor * 100 + patch if major >= 10 else major * 1000 + minor * 100 + patch
 
