@@ -250,3 +250,15 @@ def test_dropping_on_a_file_plays_it_at_its_frame_rate(video):
     assert frames[-1].index == 11 and elapsed >= frames[-1].timestamp
     with open_source(video) as source:
         assert not source.realtime
+
+
+def test_a_gstreamer_source_is_refused_in_one_sentence_by_the_same_check_decode_uses(monkeypatch, video):
+    """The reader and `--decode auto` ask one probe (machine.opencv_video_backends, which also sees OpenCV's
+    plugin back-ends) whether OpenCV has GStreamer, so auto never picks a pipeline the reader then refuses."""
+    from edge_edet.contract import frames
+
+    from edge_edet.contract.source_uri import parse_source
+
+    monkeypatch.setattr(frames, "opencv_video_backends", lambda: {"GStreamer": False, "FFmpeg": True})
+    with pytest.raises(EdgeEdetError, match="needs OpenCV built with GStreamer"):
+        open_reader(parse_source(video), pipeline="filesrc location=x.mp4 ! decodebin ! videoconvert ! appsink")

@@ -16,18 +16,12 @@ import cv2
 import numpy as np
 
 from .errors import EdgeEdetError
+from .machine import opencv_video_backends
 from .source_uri import SourceSpec, parse_source
 
 OPEN_TIMEOUT_MS = 5000  # network streams: give up opening / reading after this long
 READ_TIMEOUT_MS = 5000
 MAX_BACKOFF_S = 10.0
-
-
-def _opencv_has_gstreamer() -> bool:
-    for line in cv2.getBuildInformation().splitlines():
-        if line.strip().startswith("GStreamer:"):
-            return "YES" in line.split(":", 1)[1]
-    return False
 
 
 class _QuietOpenCV:
@@ -129,7 +123,7 @@ class _CaptureReader:
 
     def _open(self, quiet: bool = False):
         spec = self.spec
-        if self.pipeline is not None and not _opencv_has_gstreamer():
+        if self.pipeline is not None and not opencv_video_backends().get("GStreamer"):
             raise EdgeEdetError(f"source {spec.shown} needs OpenCV built with GStreamer, and this OpenCV has none "
                                 f"(on a Jetson use JetPack's python3-opencv, not the pip wheel)")
         tried = []
