@@ -283,6 +283,22 @@ def test_triton_repo_names_the_version_compatible_flag_and_warns_on_a_min_batch_
         assert VERSION_COMPATIBLE_FLAG in handle.read()
 
 
+def test_serve_passes_threads_device_and_mode_to_the_back_end_once(monkeypatch, tmp_path):
+    """--threads, --device and --execution-mode reach the served back-end through one dict (backend_options)."""
+    from edge_edet.commands import serve as serve_command
+    from edge_edet.serve import server as server_module
+
+    seen = {}
+    monkeypatch.setattr(server_module, "serve", lambda options, log=print: seen.setdefault("options", options) and 0)
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"")
+    serve_command.main(["--engine", str(model), "--threads", "1", "--backend", "openvino", "--device", "CPU",
+                        "--execution-mode", "performance"])
+    options = seen["options"]
+    assert options.backend_options == {"threads": 1, "device": "CPU", "execution_mode": "performance"}
+    assert not hasattr(options, "threads")
+
+
 def test_libpython_folder_goes_first():
     from edge_edet.serve.environment import python_library_dir, use_own_libpython
 

@@ -53,7 +53,7 @@ def run(args) -> int:
     options = ServeOptions(model_path=args.model, name=args.name, host=args.host, http_port=args.http_port,
                            grpc_port=args.grpc_port, metrics_port=args.metrics_port, max_batch=args.max_batch,
                            max_queue_delay_us=args.max_queue_delay_us, instances=args.instances,
-                           providers=args.providers, backend=args.backend, threads=args.threads, verbose=args.verbose,
+                           providers=args.providers, backend=args.backend, verbose=args.verbose,
                            backend_options=backend_options(args))
     return serve(options, log=lambda message: print(message, flush=True))
 

@@ -52,9 +52,8 @@ class ServeOptions:
     instances: int = 1
     providers: Optional[List[str]] = None
     backend: str = "auto"  # what runs a .onnx: onnxruntime, openvino or auto (runtime.backends.open_backend)
-    threads: Optional[int] = None
     verbose: bool = False
-    backend_options: dict = field(default_factory=dict)
+    backend_options: dict = field(default_factory=dict)  # threads, device, execution mode (contract.cli.backend_options)
 
 
 def model_name(path: str, name: Optional[str]) -> str:
@@ -114,8 +113,6 @@ class Server:
     def _open_model(self) -> None:
         options = self.options
         backend_options = dict(options.backend_options)
-        if options.threads:
-            backend_options["threads"] = options.threads
         if os.path.splitext(options.model_path)[1].lower() == ".onnx" and os.path.isfile(options.model_path):
             from ..contract.metadata import read_onnx_metadata  # refused before ONNX Runtime loads it
 
