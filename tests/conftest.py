@@ -69,3 +69,29 @@ def person_batch4_onnx(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "edge_edet", "export", "--model", "lite0", "--weights", "person",
                     "--dynamic-batch", "4", "--output", path], check=True, cwd=REPO, capture_output=True)
     return path
+
+
+def dying_mjpeg_camera(frames: int):
+    """A loopback MJPEG 'camera' that streams until a client has received `frames` frames (however long the
+    model took to load), then disappears.  Returns (its stream URL, an Event set once it is gone)."""
+    import threading
+    import time
+
+    import numpy as np
+
+    from edge_edet.runtime.mjpeg import MjpegServer
+
+    server = MjpegServer("127.0.0.1", 0)
+    gone = threading.Event()
+
+    def camera():
+        value, deadline = 0, time.time() + 120
+        while server.frames_sent < frames and time.time() < deadline:
+            server.publish(np.full((90, 120, 3), value % 250, np.uint8))
+            value += 1
+            time.sleep(0.02)
+        server.close()
+        gone.set()
+
+    threading.Thread(target=camera, daemon=True).start()
+    return server.url + "stream.mjpg", gone

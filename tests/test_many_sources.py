@@ -10,7 +10,6 @@ real clips in ../shared.
 import http.client
 import json
 import os
-import queue
 import threading
 import time
 
@@ -18,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import dying_mjpeg_camera, shared_path
 from edge_edet.commands.run import main
 from edge_edet.contract.errors import EdgeEdetError
 from edge_edet.contract.letterbox import letterbox
@@ -34,7 +33,7 @@ from edge_edet.runtime.mosaic import Mosaic
 from edge_edet.runtime.outputs import place_outputs
 from edge_edet.runtime.pipeline import Pipeline
 from edge_edet.runtime.sinks import Sink
-from edge_edet.runtime.sources import FrameSource, open_source
+from edge_edet.runtime.sources import FrameSource
 
 
 # -- stand-ins ------------------------------------------------------------------------------------
@@ -378,20 +377,8 @@ def test_a_batch_one_model_serves_two_sources_in_turn(deploy_lite0, clips, tmp_p
 @pytest.mark.slow
 def test_a_lost_source_leaves_the_others_running(person_batch4_onnx, clips, tmp_path, capsys):
     """Source 0, a loopback MJPEG 'camera', disappears; source 1, a clip, plays on to its last frame."""
-    server = MjpegServer("127.0.0.1", 0)
-    gone = threading.Event()
-
-    def camera():
-        value, deadline = 0, time.time() + 120
-        while server.frames_sent < 10 and time.time() < deadline:
-            server.publish(np.full((90, 120, 3), value % 250, np.uint8))
-            value += 1
-            time.sleep(0.02)
-        server.close()
-        gone.set()
-
-    threading.Thread(target=camera, daemon=True).start()
-    code, out, err = run_main(capsys, "--engine", person_batch4_onnx, "--source", server.url + "stream.mjpg",
+    camera_url, gone = dying_mjpeg_camera(10)
+    code, out, err = run_main(capsys, "--engine", person_batch4_onnx, "--source", camera_url,
                               "--source", clips[1], "--headless", "--reconnect", "1",
                               "--json", tmp_path / "d.jsonl", "--summary-json", tmp_path / "summary.json")
     assert gone.is_set() and code == 1

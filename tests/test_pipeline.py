@@ -16,12 +16,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, shared_path
+from conftest import REPO, dying_mjpeg_camera, shared_path
 from edge_edet.contract.errors import EdgeEdetError
 from edge_edet.contract.metadata import DeployInfo
 from edge_edet.runtime.detections import Detections
 from edge_edet.contract.letterbox import letterbox
-from edge_edet.runtime.mjpeg import MjpegServer
 from edge_edet.runtime.pipeline import Pipeline, benchmark_source
 from edge_edet.commands.run import MAKE_BUNDLED, main
 from edge_edet.runtime.sinks import Sink, VideoFileSink
@@ -236,22 +235,9 @@ def test_benchmark_source(lite0_onnx, video):
 
 def test_live_source_lost_mid_run_stops_cleanly(lite0_onnx, tmp_path, capsys):
     """A loopback MJPEG 'camera' that disappears: retries, clean stop, playable output, exit 1."""
-    server = MjpegServer("127.0.0.1", 0)
-    gone = threading.Event()
-
-    def camera():  # streams until the run has received 20 frames (however long loading took), then dies
-        value = 0
-        deadline = time.time() + 120
-        while server.frames_sent < 20 and time.time() < deadline:
-            server.publish(np.full((90, 120, 3), value % 250, np.uint8))
-            value += 1
-            time.sleep(0.02)
-        server.close()
-        gone.set()
-
-    threading.Thread(target=camera, daemon=True).start()
+    camera_url, gone = dying_mjpeg_camera(20)
     out = str(tmp_path / "live.mp4")
-    code, _, err = run_main(capsys, "--engine", lite0_onnx, "--source", server.url + "stream.mjpg", "--headless",
+    code, _, err = run_main(capsys, "--engine", lite0_onnx, "--source", camera_url, "--headless",
                             "--reconnect", "1", "--output", out)
     assert gone.is_set()
     assert code == 1 and "gave up after 1 reconnect attempts" in err

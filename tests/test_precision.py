@@ -67,14 +67,16 @@ def _producers(model):
     return {out: node for node in model.graph.node for out in node.output}
 
 
+def io_types(model):
+    """(name, element type) of every graph input and output: what the converters must leave as it was."""
+    return [(t.name, t.type.tensor_type.elem_type) for t in list(model.graph.input) + list(model.graph.output)]
+
+
 # ---------------------------------------------------------------------------------------- FP16
 def test_fp16_graph_keeps_io_decode_and_nms_in_fp32(graphs):
     model = onnx.load(graphs["fp16"])
     reference = onnx.load(graphs["fp32"])
-    assert [(i.name, i.type.tensor_type.elem_type) for i in model.graph.input] == \
-        [(i.name, i.type.tensor_type.elem_type) for i in reference.graph.input]
-    assert [(o.name, o.type.tensor_type.elem_type) for o in model.graph.output] == \
-        [(o.name, o.type.tensor_type.elem_type) for o in reference.graph.output]
+    assert io_types(model) == io_types(reference)
     inits = {i.name: i for i in model.graph.initializer}
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
     assert convs and all(inits[n.input[1]].data_type == onnx.TensorProto.FLOAT16 for n in convs)
@@ -358,10 +360,7 @@ def test_int8_fp16_graph_computes_in_fp16_between_its_int8_layers(graphs, tmp_pa
     onnx.checker.check_model(model, full_check=True)
     assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [19]
     plain = onnx.load(graphs["int8"])
-    assert [(i.name, i.type.tensor_type.elem_type) for i in model.graph.input] == \
-        [(i.name, i.type.tensor_type.elem_type) for i in plain.graph.input]
-    assert [(o.name, o.type.tensor_type.elem_type) for o in model.graph.output] == \
-        [(o.name, o.type.tensor_type.elem_type) for o in plain.graph.output]
+    assert io_types(model) == io_types(plain)
     inits = {i.name: i for i in model.graph.initializer}
     producers = _producers(model)
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
